@@ -1,0 +1,16 @@
+//! The sea-orm entities of the billing schema, one module per table.
+//!
+//! Every table has `id` (BIGINT identity), `created_at`, `updated_at` (UTC)
+//! and `version` (starts at 1, raised by one on every update: the optimistic
+//! lock). Table names are those of the original schema.
+
+pub mod currency;
+pub mod invoice_sequence;
+pub mod subscription;
+pub mod tarif_plan;
+pub mod tax;
+pub mod tax_rate;
+pub mod user;
+pub mod user_case;
+pub mod user_details;
+pub mod user_invoice;
