@@ -33,7 +33,9 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(serde_json::to_string(&price).unwrap(), "\"19.99\"");
 /// assert_eq!(price.get(), Decimal::new(1999, 2));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Numeric(pub Decimal);
 

@@ -1,0 +1,10 @@
+//! Property tests of the billing rules: one binary, one module per topic.
+//!
+//! Each property runs proptest's default 256 cases.
+
+mod exchange;
+mod invoice_number;
+mod lifecycle;
+mod money;
+mod support;
+mod taxation;
