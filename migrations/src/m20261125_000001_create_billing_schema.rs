@@ -354,6 +354,11 @@ impl MigrationTrait for Migration {
                         .col(timestamp(UserInvoice::InvoicedAt))
                         .col(timestamp_null(UserInvoice::PaidAt))
                         .col(timestamp_null(UserInvoice::ExpiresAt))
+                        .col(
+                            ColumnDef::new(UserInvoice::FencingToken)
+                                .big_integer()
+                                .null(),
+                        )
                         .foreign_key(&mut cascade_to_user(
                             "fk_user_invoice_user_id",
                             UserInvoice::Table,
@@ -647,6 +652,7 @@ enum UserInvoice {
     InvoicedAt,
     PaidAt,
     ExpiresAt,
+    FencingToken,
 }
 
 #[derive(DeriveIden)]

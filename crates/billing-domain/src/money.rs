@@ -167,6 +167,30 @@ pub fn validate_price(amount: Decimal, decimal_places: u32) -> Result<Decimal, D
     Ok(round_for_customer(amount, decimal_places))
 }
 
+/// An amount in its canonical written form: at least `decimal_places`
+/// decimals, and every significant decimal it has beyond them. It never
+/// rounds, so it is safe for any stored value; it makes the same amount read
+/// the same whether the database kept it as `10.0000` (PostgreSQL
+/// `NUMERIC(19,4)`) or as `10.00` (SQLite text).
+///
+/// ```
+/// use billing_domain::money::canonical;
+/// use rust_decimal::Decimal;
+///
+/// let d = |s: &str| s.parse::<Decimal>().unwrap();
+/// assert_eq!(canonical(d("10.0000"), 2).to_string(), "10.00");
+/// assert_eq!(canonical(d("1600.0000"), 0).to_string(), "1600");
+/// assert_eq!(canonical(d("10.1234"), 2).to_string(), "10.1234");
+/// assert_eq!(canonical(d("19"), 2).to_string(), "19.00");
+/// ```
+#[must_use]
+pub fn canonical(amount: Decimal, decimal_places: u32) -> Decimal {
+    let significant = amount.normalize().scale();
+    let mut written = amount;
+    written.rescale(decimal_places.max(significant));
+    written
+}
+
 /// Formats an amount for display: rounded by [`round_for_customer`], `,`
 /// between thousands, `.` before the decimals, exactly `decimal_places`
 /// decimals; the symbol in front when there is one, otherwise the code after

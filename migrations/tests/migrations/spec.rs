@@ -171,6 +171,7 @@ const TABLES: &[TableSpec] = &[
             ("invoiced_at", Kind::Timestamp, NOT_NULL),
             ("paid_at", Kind::Timestamp, NULL),
             ("expires_at", Kind::Timestamp, NULL),
+            ("fencing_token", Kind::BigInt, NULL),
         ],
         bookkeeping: true,
         unique: &[("invoice_number", false)],

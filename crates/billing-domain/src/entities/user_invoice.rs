@@ -44,6 +44,10 @@ pub struct Model {
     pub paid_at: Option<DateTimeUtc>,
     /// After this instant a pending invoice can no longer be paid.
     pub expires_at: Option<DateTimeUtc>,
+    /// The fencing token of the distributed lock under which the invoice was
+    /// last paid or refunded: a writer holding an older token outlived its
+    /// lock and must not write.
+    pub fencing_token: Option<i64>,
     /// When the row was created.
     pub created_at: DateTimeUtc,
     /// When the row last changed.

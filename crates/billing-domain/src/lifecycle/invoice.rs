@@ -139,6 +139,7 @@ mod tests {
             invoiced_at: at(2026, 5, 1),
             paid_at: None,
             expires_at: Some(at(2026, 5, 15)),
+            fencing_token: None,
             created_at: at(2026, 5, 1),
             updated_at: at(2026, 5, 1),
             version: 2,

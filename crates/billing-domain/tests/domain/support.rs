@@ -69,6 +69,7 @@ pub fn pending_invoice(expires_at: Option<DateTime<Utc>>) -> user_invoice::Model
         invoiced_at: epoch(),
         paid_at: None,
         expires_at,
+        fencing_token: None,
         created_at: epoch(),
         updated_at: epoch(),
         version: 1,
