@@ -1,0 +1,473 @@
+//! The connection pool ([`Database`], opened by [`connect`]), transactions
+//! ([`Transaction`], [`Database::transaction`]) and the [`Executor`] trait
+//! that lets every repository function run on either.
+//!
+//! PostgreSQL connections run at READ COMMITTED, set explicitly twice: as the
+//! `default_transaction_isolation` startup parameter of every connection (so
+//! single statements outside a transaction use it whatever the server or
+//! database default is) and on every `BEGIN` of [`Database::begin`].
+//!
+//! SQLite connections use WAL (readers do not block the writer), foreign
+//! keys, a busy timeout and `synchronous = FULL`; transactions start with
+//! `BEGIN IMMEDIATE`, so a transaction takes the write lock up front and never
+//! fails half-way trying to upgrade a read lock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, IsolationLevel,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::error::{ErrorContext, Op, RepositoryError, map_connect_err, map_db_err};
+use crate::settings::DatabaseSettings;
+
+/// The database server behind a [`Database`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// SQLite (`sqlite:`).
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a URL names, if it is one of ours.
+    #[must_use]
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+mod sealed {
+    /// Only this crate's connection types are executors.
+    pub trait Sealed {}
+    impl Sealed for super::Database {}
+    impl Sealed for super::Transaction {}
+}
+
+/// Something repository functions run on: the pool ([`Database`]) or an open
+/// [`Transaction`]. Sealed: only those two implement it.
+pub trait Executor: sealed::Sealed + Sync {
+    /// The sea-orm connection type underneath.
+    type Connection: ConnectionTrait;
+
+    /// The sea-orm connection, for queries this crate does not provide.
+    fn connection(&self) -> &Self::Connection;
+
+    /// `host:port` (or the SQLite file) of the database, for error messages.
+    fn target(&self) -> &str;
+
+    /// The database server.
+    fn backend(&self) -> Backend;
+}
+
+/// One executed SQL statement, as reported to a statement observer (see
+/// [`Database::with_statement_observer`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StatementEvent<'a> {
+    /// The SQL text with placeholders (no bound values).
+    pub sql: &'a str,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Whether it failed.
+    pub failed: bool,
+}
+
+/// A pool of connections to the billing database. Cheap to clone; clones
+/// share the pool.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    target: Arc<str>,
+    backend: Backend,
+}
+
+/// Opens a connection pool as `settings` say.
+///
+/// Unless [`DatabaseSettings::lazy`] is set, this connects at once (the
+/// minimum number of connections, at least one), so a database that is down
+/// at start is reported here, after at most the acquire timeout.
+///
+/// # Errors
+/// [`RepositoryError::InvalidSettings`] for a URL that is neither
+/// `postgres://` nor `sqlite:` or cannot be parsed, or impossible pool sizes;
+/// [`RepositoryError::Unavailable`] (naming `host:port`, never the password)
+/// when the database cannot be reached within
+/// [`DatabaseSettings::acquire_timeout`].
+pub async fn connect(settings: &DatabaseSettings) -> Result<Database, RepositoryError> {
+    Database::connect(settings).await
+}
+
+impl Database {
+    /// Opens a connection pool; see [`connect`].
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, RepositoryError> {
+        let backend =
+            Backend::from_url(&settings.url).ok_or_else(|| RepositoryError::InvalidSettings {
+                reason: "the database URL must start with postgres://, postgresql:// or sqlite:"
+                    .to_owned(),
+            })?;
+        if settings.max_connections == 0 || settings.min_connections > settings.max_connections {
+            return Err(RepositoryError::InvalidSettings {
+                reason: format!(
+                    "need 1 <= max_connections and min_connections <= max_connections, got min {} max {}",
+                    settings.min_connections, settings.max_connections
+                ),
+            });
+        }
+        if settings.acquire_timeout.is_zero() {
+            return Err(RepositoryError::InvalidSettings {
+                reason: "acquire_timeout must be positive".to_owned(),
+            });
+        }
+
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(settings.min_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(settings.idle_timeout)
+            .max_lifetime(settings.max_lifetime)
+            .test_before_acquire(settings.test_before_acquire)
+            .connect_lazy(settings.lazy)
+            .sqlx_logging(settings.log_statements);
+
+        let target = match backend {
+            Backend::Postgres => configure_postgres(&mut options, settings)?,
+            Backend::Sqlite => configure_sqlite(&mut options, settings)?,
+        };
+
+        tracing::debug!(%target, ?backend, "opening the database pool");
+        let conn = sea_orm::Database::connect(options)
+            .await
+            .map_err(|e| map_connect_err(e, &target))?;
+        Ok(Self {
+            conn,
+            target: target.into(),
+            backend,
+        })
+    }
+
+    /// The database server.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `host:port` (or the SQLite file) of the database.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The sea-orm connection pool, e.g. for `billing_migration::up_locked`.
+    #[must_use]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Reports every statement this handle (and transactions begun from it)
+    /// executes to `observer`, e.g. for metrics. Clones made before this call
+    /// are not affected.
+    #[must_use]
+    pub fn with_statement_observer<F>(mut self, observer: F) -> Self
+    where
+        F: Fn(&StatementEvent<'_>) + Send + Sync + 'static,
+    {
+        self.conn.set_metric_callback(move |info| {
+            observer(&StatementEvent {
+                sql: &info.statement.sql,
+                elapsed: info.elapsed,
+                failed: info.failed,
+            });
+        });
+        self
+    }
+
+    /// Checks that a connection can be had and answers (for
+    /// `/health/ready`).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the database cannot be reached
+    /// within the acquire timeout.
+    pub async fn ping(&self) -> Result<(), RepositoryError> {
+        self.conn
+            .ping()
+            .await
+            .map_err(|e| map_db_err(e, self.error_context()))
+    }
+
+    /// Closes every connection of the pool (of all clones). Later calls fail
+    /// with [`RepositoryError::Unavailable`].
+    ///
+    /// # Errors
+    /// Never in practice; reserved for drivers whose close can fail.
+    pub async fn close(&self) -> Result<(), RepositoryError> {
+        self.conn
+            .close_by_ref()
+            .await
+            .map_err(|e| map_db_err(e, self.error_context()))
+    }
+
+    /// Begins a transaction: READ COMMITTED on PostgreSQL, `BEGIN IMMEDIATE`
+    /// on SQLite. It commits only through [`Transaction::commit`]; dropping
+    /// it (an early return, an error, a panic) rolls it back.
+    ///
+    /// Run every call of the unit of work on the transaction, not on the
+    /// pool: on SQLite a write through the pool waits for the transaction's
+    /// write lock (and fails after the busy timeout); on PostgreSQL it would
+    /// simply not be part of the transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when no connection can be had;
+    /// [`RepositoryError::TransactionConflict`] when SQLite's write lock
+    /// stays taken beyond the busy timeout.
+    pub async fn begin(&self) -> Result<Transaction, RepositoryError> {
+        let options = match self.backend {
+            Backend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::ReadCommitted),
+                access_mode: None,
+                sqlite_transaction_mode: None,
+            },
+            Backend::Sqlite => TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            },
+        };
+        let txn = self
+            .conn
+            .begin_with_options(options)
+            .await
+            .map_err(|e| map_db_err(e, self.error_context()))?;
+        Ok(Transaction {
+            txn,
+            target: Arc::clone(&self.target),
+            backend: self.backend,
+        })
+    }
+
+    /// Runs `work` in one transaction: commits when it returns `Ok`, rolls
+    /// back when it returns `Err` or panics.
+    ///
+    /// ```no_run
+    /// # use billing_repository::{Database, RepositoryError, Users};
+    /// # async fn demo(db: &Database) -> Result<(), RepositoryError> {
+    /// let email = "ada@example.com".to_owned();
+    /// let found = db
+    ///     .transaction(|tx| Box::pin(async move { Users::find_by_email(tx, &email).await }))
+    ///     .await?;
+    /// # let _ = found; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The error of `work`, or (converted) the error of beginning or
+    /// committing. A commit that fails with
+    /// [`RepositoryError::Unavailable`] leaves the outcome unknown: the
+    /// server may or may not have committed before the connection broke.
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t Transaction) -> TransactionFuture<'t, Result<T, E>> + Send,
+        T: Send,
+        E: From<RepositoryError> + Send,
+    {
+        let tx = self.begin().await?;
+        match work(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback after a failed transaction failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn error_context(&self) -> ErrorContext<'_> {
+        ErrorContext {
+            entity: "database",
+            target: &self.target,
+            op: Op::Read,
+        }
+    }
+}
+
+/// The future a [`Database::transaction`] closure returns:
+/// `Box::pin(async move { … })`.
+pub type TransactionFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
+
+impl Executor for Database {
+    type Connection = DatabaseConnection;
+
+    fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// An open transaction. Repository functions take it like a [`Database`];
+/// [`Transaction::commit`] makes their writes visible together, and dropping
+/// it without committing rolls everything back.
+#[derive(Debug)]
+pub struct Transaction {
+    txn: DatabaseTransaction,
+    target: Arc<str>,
+    backend: Backend,
+}
+
+impl Transaction {
+    /// Commits every write of the transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the connection broke (the
+    /// outcome is then unknown); a constraint error of a deferred check.
+    pub async fn commit(self) -> Result<(), RepositoryError> {
+        let cx = ErrorContext {
+            entity: "transaction",
+            target: &self.target,
+            op: Op::Write,
+        };
+        self.txn.commit().await.map_err(|e| map_db_err(e, cx))
+    }
+
+    /// Rolls back every write of the transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] when the connection broke (the
+    /// server then rolls back on its own).
+    pub async fn rollback(self) -> Result<(), RepositoryError> {
+        let cx = ErrorContext {
+            entity: "transaction",
+            target: &self.target,
+            op: Op::Write,
+        };
+        self.txn.rollback().await.map_err(|e| map_db_err(e, cx))
+    }
+
+    /// The database server.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The sea-orm transaction, for queries this crate does not provide.
+    #[must_use]
+    pub fn connection(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl Executor for Transaction {
+    type Connection = DatabaseTransaction;
+
+    fn connection(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// Applies the PostgreSQL options; returns the `host:port` target.
+fn configure_postgres(
+    options: &mut ConnectOptions,
+    settings: &DatabaseSettings,
+) -> Result<String, RepositoryError> {
+    let parsed = PgConnectOptions::from_str(&settings.url).map_err(|e| {
+        RepositoryError::InvalidSettings {
+            reason: format!("cannot parse the PostgreSQL URL: {e}"),
+        }
+    })?;
+    let host = parsed.get_host();
+    let target = match parsed.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None if host.starts_with('/') => host.to_owned(),
+        None if host.contains(':') => format!("[{host}]:{}", parsed.get_port()),
+        None => format!("{host}:{}", parsed.get_port()),
+    };
+    if let Some(timeout) = settings.statement_timeout {
+        options.statement_timeout(timeout);
+    }
+    if let Some(name) = &settings.application_name {
+        options.set_application_name(name.clone());
+    }
+    // Explicit READ COMMITTED for every statement of every connection; a
+    // startup parameter overrides server-, database- and role-level
+    // defaults. (sea-orm applies `statement_timeout` through the same
+    // `options` parameter before this hook runs; `options()` appends.)
+    options.map_sqlx_postgres_opts(|o| {
+        o.options([("default_transaction_isolation", "read committed")])
+    });
+    Ok(target)
+}
+
+/// Applies the SQLite options; returns the file name as target.
+fn configure_sqlite(
+    options: &mut ConnectOptions,
+    settings: &DatabaseSettings,
+) -> Result<String, RepositoryError> {
+    let parsed = SqliteConnectOptions::from_str(&settings.url).map_err(|e| {
+        RepositoryError::InvalidSettings {
+            reason: format!("cannot parse the SQLite URL: {e}"),
+        }
+    })?;
+    let in_memory = settings.url.contains(":memory:") || settings.url.contains("mode=memory");
+    let target = if in_memory {
+        ":memory:".to_owned()
+    } else {
+        parsed.get_filename().display().to_string()
+    };
+    if in_memory {
+        // Every connection to `:memory:` is a database of its own, and the
+        // database dies with its last connection: one connection, forever.
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    let busy_timeout = settings.sqlite_busy_timeout;
+    options.map_sqlx_sqlite_opts(move |o| {
+        let o = o
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout)
+            .synchronous(SqliteSynchronous::Full);
+        if in_memory {
+            o
+        } else {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+        }
+    });
+    Ok(target)
+}

@@ -1,0 +1,11 @@
+//! The repositories of the entities, with the queries the service and the
+//! API need beyond the generic ones of [`crate::Repository`].
+
+pub mod currencies;
+pub mod invoices;
+pub mod plans;
+pub mod subscriptions;
+pub mod taxes;
+pub mod user_cases;
+pub mod user_details;
+pub mod users;

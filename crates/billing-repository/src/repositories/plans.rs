@@ -1,0 +1,69 @@
+//! [`Plans`]: tariff plans by slug, and the active ones in listing order.
+
+use billing_domain::entities::tarif_plan;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+
+use crate::database::Executor;
+use crate::error::RepositoryError;
+use crate::repository::{Page, Repository, fetch_all, fetch_one, paginate};
+
+/// The repository of `tarif_plan`.
+pub type Plans = Repository<tarif_plan::Entity>;
+
+/// Plans in listing order: `sort_order`, then id.
+fn in_listing_order(select: Select<tarif_plan::Entity>) -> Select<tarif_plan::Entity> {
+    select
+        .order_by_asc(tarif_plan::Column::SortOrder)
+        .order_by_asc(tarif_plan::Column::Id)
+}
+
+impl Repository<tarif_plan::Entity> {
+    /// The plan with this slug.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Database`].
+    pub async fn find_by_slug<X: Executor>(
+        exec: &X,
+        slug: &str,
+    ) -> Result<Option<tarif_plan::Model>, RepositoryError> {
+        fetch_one(
+            exec,
+            tarif_plan::Entity::find().filter(tarif_plan::Column::Slug.eq(slug)),
+        )
+        .await
+    }
+
+    /// Every active plan, by `sort_order` (then id).
+    ///
+    /// # Errors
+    /// As [`Self::find_by_slug`].
+    pub async fn active_by_sort_order<X: Executor>(
+        exec: &X,
+    ) -> Result<Vec<tarif_plan::Model>, RepositoryError> {
+        fetch_all(
+            exec,
+            in_listing_order(
+                tarif_plan::Entity::find().filter(tarif_plan::Column::IsActive.eq(true)),
+            ),
+        )
+        .await
+    }
+
+    /// One page of plans by `sort_order` (then id): the active ones, or all
+    /// with `include_inactive`.
+    ///
+    /// # Errors
+    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_slug`].
+    pub async fn list<X: Executor>(
+        exec: &X,
+        include_inactive: bool,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<tarif_plan::Model>, RepositoryError> {
+        let mut select = tarif_plan::Entity::find();
+        if !include_inactive {
+            select = select.filter(tarif_plan::Column::IsActive.eq(true));
+        }
+        paginate(exec, in_listing_order(select), page, per_page).await
+    }
+}

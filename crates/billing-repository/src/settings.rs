@@ -1,0 +1,175 @@
+//! [`DatabaseSettings`]: the database URL and the connection-pool settings,
+//! with the defaults of the original service.
+
+use std::time::Duration;
+
+use crate::database::Backend;
+
+/// How to connect to the database and size the pool.
+///
+/// [`DatabaseSettings::new`] fills in the defaults of the original
+/// (SQLAlchemy) service for PostgreSQL — `pool_size` 20, `max_overflow` 40,
+/// `pool_pre_ping`, `pool_recycle` 3600 s — and smaller ones for SQLite; every
+/// field can be overridden before calling [`crate::connect`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use billing_repository::DatabaseSettings;
+///
+/// let mut settings = DatabaseSettings::new("postgres://billing@db:5432/billing");
+/// assert_eq!((settings.min_connections, settings.max_connections), (20, 60));
+/// settings.acquire_timeout = Duration::from_secs(2);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database` or
+    /// `sqlite://path/to/file.db` (`sqlite::memory:` for a private in-memory
+    /// database).
+    pub url: String,
+    /// Connections opened at start and kept open (`pool_size`).
+    /// Default: 20 on PostgreSQL, 1 on SQLite.
+    pub min_connections: u32,
+    /// Upper bound of open connections (`pool_size + max_overflow`).
+    /// Default: 60 on PostgreSQL, 8 on SQLite.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection (including opening one)
+    /// before getting [`crate::RepositoryError::Unavailable`]. It also bounds
+    /// how long [`crate::connect`] tries to reach a database that is down.
+    /// Default: 5 s.
+    pub acquire_timeout: Duration,
+    /// Connections older than this are closed and replaced
+    /// (`pool_recycle`). Default: one hour.
+    pub max_lifetime: Option<Duration>,
+    /// Connections above `min_connections` idle for this long are closed.
+    /// Default: 10 minutes.
+    pub idle_timeout: Option<Duration>,
+    /// Check every connection with a round trip before handing it out
+    /// (`pool_pre_ping`). Default: `true`.
+    pub test_before_acquire: bool,
+    /// Open the pool without connecting; the first query connects. By
+    /// default (`false`) [`crate::connect`] fails when the database cannot be
+    /// reached.
+    pub lazy: bool,
+    /// PostgreSQL `statement_timeout`; `None` keeps the server's.
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL `application_name`, shown in `pg_stat_activity`.
+    pub application_name: Option<String>,
+    /// SQLite: how long a writer waits for the database lock before failing
+    /// with [`crate::RepositoryError::TransactionConflict`]. Default: 5 s.
+    pub sqlite_busy_timeout: Duration,
+    /// Log every SQL statement (sqlx statement logging at `INFO`).
+    /// Default: `false`.
+    pub log_statements: bool,
+}
+
+impl DatabaseSettings {
+    /// PostgreSQL: connections kept open (`pool_size` of the original service).
+    pub const POSTGRES_MIN_CONNECTIONS: u32 = 20;
+    /// PostgreSQL: the most connections (`pool_size + max_overflow`, 20 + 40).
+    pub const POSTGRES_MAX_CONNECTIONS: u32 = 60;
+    /// SQLite: connections kept open.
+    pub const SQLITE_MIN_CONNECTIONS: u32 = 1;
+    /// SQLite: the most connections (one writer at a time, several readers).
+    pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+    /// Default acquire timeout.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default connection lifetime (`pool_recycle`).
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
+    /// Default idle timeout of connections above the minimum.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+    /// Default SQLite busy timeout.
+    pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Settings for `url` with the defaults of its backend (PostgreSQL
+    /// unless the URL starts with `sqlite:`).
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let (min_connections, max_connections) = if Backend::from_url(&url) == Some(Backend::Sqlite)
+        {
+            (Self::SQLITE_MIN_CONNECTIONS, Self::SQLITE_MAX_CONNECTIONS)
+        } else {
+            (
+                Self::POSTGRES_MIN_CONNECTIONS,
+                Self::POSTGRES_MAX_CONNECTIONS,
+            )
+        };
+        Self {
+            url,
+            min_connections,
+            max_connections,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            max_lifetime: Some(Self::DEFAULT_MAX_LIFETIME),
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            test_before_acquire: true,
+            lazy: false,
+            statement_timeout: None,
+            application_name: None,
+            sqlite_busy_timeout: Self::DEFAULT_SQLITE_BUSY_TIMEOUT,
+            log_statements: false,
+        }
+    }
+}
+
+/// The password of the URL is redacted.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("min_connections", &self.min_connections)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("test_before_acquire", &self.test_before_acquire)
+            .field("lazy", &self.lazy)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("application_name", &self.application_name)
+            .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
+            .field("log_statements", &self.log_statements)
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host/…`: the URL with its password replaced.
+#[must_use]
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_backend() {
+        let pg = DatabaseSettings::new("postgres://u:p@h:5432/db");
+        assert_eq!((pg.min_connections, pg.max_connections), (20, 60));
+        assert_eq!(pg.max_lifetime, Some(Duration::from_secs(3600)));
+        assert!(pg.test_before_acquire);
+        let sqlite = DatabaseSettings::new("sqlite://billing.db");
+        assert_eq!((sqlite.min_connections, sqlite.max_connections), (1, 8));
+    }
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let s = DatabaseSettings::new("postgres://billing:s3cret@db:5432/billing");
+        let text = format!("{s:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("billing:***@db:5432/billing"), "{text}");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}
