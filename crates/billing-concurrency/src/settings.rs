@@ -1,0 +1,215 @@
+//! Settings of the two backends: [`RedisSettings`] and [`EmbeddedSettings`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{CoordinationError, Result, ttl_millis};
+
+/// How long an idempotent response is kept by default: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long an in-flight idempotency marker blocks its key by default, so a
+/// request that crashed does not block its key for a day.
+pub const DEFAULT_IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
+/// How long [`lock`](crate::Coordination::lock) and
+/// [`with_lock`](crate::Coordination::with_lock) wait for a held lock by
+/// default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Settings of the Redis backend.
+///
+/// Build with [`RedisSettings::new`] (or `Default`, which points at
+/// `redis://127.0.0.1:6379`) and adjust fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host[:port][/db]` (or `unix://`).
+    pub url: String,
+    /// Number of connections. Each is multiplexed: all tasks share them and
+    /// their commands are pipelined, so a few connections serve hundreds of
+    /// concurrent tasks; fewer connections pipeline more (fewer system
+    /// calls per command). Default 2.
+    pub pool_size: usize,
+    /// Bound on opening one connection (TCP connect and handshake).
+    /// Default 1 s.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for one reply. Default 1 s. An operation, retries
+    /// included, gives up after `connect_timeout + command_timeout`.
+    pub command_timeout: Duration,
+    /// Namespace of every key this crate writes, e.g. `billing` or
+    /// `billing-staging`; keys look like `{key_prefix}:lock:{name}`. Must not
+    /// be empty. Default `billing`.
+    pub key_prefix: String,
+    /// How long a completed idempotent response is kept. Default 24 h.
+    pub idempotency_ttl: Duration,
+    /// How long an in-flight marker lives if its request never completes
+    /// nor abandons it. Default 60 s.
+    pub in_flight_ttl: Duration,
+    /// How long [`lock`](crate::Coordination::lock) and
+    /// [`with_lock`](crate::Coordination::with_lock) wait. Default 10 s.
+    pub lock_wait: Duration,
+}
+
+impl RedisSettings {
+    /// Default settings for the Redis server at `url`.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 2,
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+            key_prefix: "billing".to_owned(),
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+
+    /// Replaces the key prefix.
+    #[must_use]
+    pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
+        self
+    }
+
+    /// Checks everything but the URL, which the client parses.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(CoordinationError::InvalidSettings {
+                reason,
+                source: None,
+            })
+        };
+        if self.pool_size == 0 {
+            return invalid("pool_size must be at least 1".to_owned());
+        }
+        if self.connect_timeout.is_zero() || self.command_timeout.is_zero() {
+            return invalid("connect_timeout and command_timeout must not be zero".to_owned());
+        }
+        if self.key_prefix.is_empty() {
+            return invalid("key_prefix must not be empty".to_owned());
+        }
+        validate_common(self.idempotency_ttl, self.in_flight_ttl)
+    }
+
+    /// The time after which one operation, retries included, gives up.
+    pub(crate) fn budget(&self) -> Duration {
+        self.connect_timeout.saturating_add(self.command_timeout)
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self::new("redis://127.0.0.1:6379")
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("key_prefix", &self.key_prefix)
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .field("lock_wait", &self.lock_wait)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Settings of the embedded (in-process) backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddedSettings {
+    /// How long a completed idempotent response is kept. Default 24 h.
+    pub idempotency_ttl: Duration,
+    /// How long an in-flight marker lives if its request never completes
+    /// nor abandons it. Default 60 s.
+    pub in_flight_ttl: Duration,
+    /// How long [`lock`](crate::Coordination::lock) and
+    /// [`with_lock`](crate::Coordination::with_lock) wait. Default 10 s.
+    pub lock_wait: Duration,
+}
+
+impl EmbeddedSettings {
+    pub(crate) fn validate(&self) -> Result<()> {
+        validate_common(self.idempotency_ttl, self.in_flight_ttl)
+    }
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+}
+
+fn validate_common(idempotency_ttl: Duration, in_flight_ttl: Duration) -> Result<()> {
+    for (what, ttl) in [
+        ("idempotency_ttl", idempotency_ttl),
+        ("in_flight_ttl", in_flight_ttl),
+    ] {
+        ttl_millis(what, ttl).map_err(|e| CoordinationError::InvalidSettings {
+            reason: e.to_string(),
+            source: None,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_is_redacted() {
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://:secret@host"), "redis://:***@host");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        let debug = format!("{:?}", RedisSettings::new("redis://a:pw@h"));
+        assert!(!debug.contains("pw"), "{debug}");
+    }
+
+    #[test]
+    fn validation_rejects_unusable_settings() {
+        assert!(RedisSettings::default().validate().is_ok());
+        let zero_pool = RedisSettings {
+            pool_size: 0,
+            ..RedisSettings::default()
+        };
+        assert!(zero_pool.validate().is_err());
+        assert!(
+            RedisSettings::default()
+                .with_key_prefix("")
+                .validate()
+                .is_err()
+        );
+        let zero_ttl = RedisSettings {
+            in_flight_ttl: Duration::ZERO,
+            ..RedisSettings::default()
+        };
+        assert!(zero_ttl.validate().is_err());
+        assert!(EmbeddedSettings::default().validate().is_ok());
+    }
+}
