@@ -1,0 +1,311 @@
+//! Currencies: exactly one default, and switching the default as one atomic
+//! step that rebases every exchange rate.
+
+use billing_domain::entities::currency;
+use billing_domain::{iso4217, money, validate_currency_code};
+use billing_repository::{Currencies, Page, Transaction};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
+
+use crate::versioned::save_or_conflict;
+use crate::{Billing, BillingError, now};
+
+/// Decimal places kept for exchange rates (the column is `NUMERIC(19, 8)`).
+const RATE_DECIMALS: u32 = 8;
+
+/// A currency to create.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCurrency {
+    /// ISO 4217 code (`EUR`).
+    pub code: String,
+    /// Name (`Euro`).
+    pub name: String,
+    /// Symbol (`€`), if any.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// Units of this currency per one unit of the default currency.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.08"))]
+    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    pub exchange_rate: Decimal,
+    /// Minor units; ISO 4217's when absent (EUR 2, JPY 0, KWD 3).
+    #[serde(default)]
+    pub decimal_places: Option<i16>,
+    /// Make it the default currency (rebasing every other rate on it).
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    /// Whether plans and invoices may use it; `true` when absent.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+/// Changes to a currency; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyChanges {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New symbol; an empty string removes it.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// New exchange rate against the default currency.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "1.09"))]
+    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    pub exchange_rate: Option<Decimal>,
+    /// Whether plans and invoices may use it (the default must stay active).
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// `true` makes it the default (every other rate is rebased on it);
+    /// `false` is refused on the default: make another currency the default.
+    #[serde(default)]
+    pub is_default: Option<bool>,
+}
+
+impl Billing {
+    /// Creates a currency. The first currency must be the default (rate 1);
+    /// a later one created as default becomes it in the same transaction,
+    /// and every rate is rebased on it.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] (unknown ISO code, bad rate or minor
+    /// units, first currency not default), [`BillingError::AlreadyExists`].
+    pub async fn create_currency(&self, new: NewCurrency) -> Result<currency::Model, BillingError> {
+        let code = validate_currency_code(&new.code)?;
+        let decimal_places = match new.decimal_places {
+            Some(places) => places,
+            None => iso4217::minor_units(&code)
+                .and_then(|units| i16::try_from(units).ok())
+                .unwrap_or(2),
+        };
+        money::validate_decimal_places(decimal_places)?;
+        let make_default = new.is_default.unwrap_or(false);
+        let candidate = currency::Model {
+            id: 0,
+            code,
+            name: valid_name(&new.name)?,
+            symbol: valid_symbol(new.symbol.as_deref())?,
+            exchange_rate: new.exchange_rate.into(),
+            decimal_places,
+            is_default: false,
+            is_active: new.is_active.unwrap_or(true),
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        };
+        candidate.validate()?;
+        if make_default && !candidate.is_active {
+            return Err(BillingError::invalid("the default currency must be active"));
+        }
+        self.retrying_transaction(move |tx| {
+            let candidate = candidate.clone();
+            Box::pin(async move {
+                let existing_default = Currencies::find_default(tx).await?;
+                if existing_default.is_none() && !make_default {
+                    return Err(BillingError::invalid(
+                        "there is no default currency yet: create the first one with is_default true and rate 1",
+                    ));
+                }
+                let created = Currencies::insert(tx, candidate).await?;
+                if make_default {
+                    return rebase_on(tx, created).await;
+                }
+                Ok(Some(created))
+            })
+        })
+        .await
+    }
+
+    /// The currency with ISO code `code` (case-insensitive).
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn currency(&self, code: &str) -> Result<currency::Model, BillingError> {
+        let code = code.trim().to_ascii_uppercase();
+        Currencies::find_by_code(self.db(), &code)
+            .await?
+            .ok_or_else(|| BillingError::not_found("currency", &code))
+    }
+
+    /// Currencies by id.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] for a page out of range.
+    pub async fn list_currencies(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<currency::Model>, BillingError> {
+        Ok(Currencies::list(self.db(), page, per_page).await?)
+    }
+
+    /// Changes a currency. Making it the default is one transaction that
+    /// also rebases every exchange rate on it.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::Validation`] (a bad rate, a rate other than 1 for the
+    /// default, deactivating or un-defaulting the default).
+    pub async fn update_currency(
+        &self,
+        code: &str,
+        changes: CurrencyChanges,
+        expected_version: Option<i32>,
+    ) -> Result<currency::Model, BillingError> {
+        let id = self.currency(code).await?.id;
+        let name = changes.name.as_deref().map(valid_name).transpose()?;
+        let symbol = changes
+            .symbol
+            .as_deref()
+            .map(|s| valid_symbol(Some(s)))
+            .transpose()?;
+        let apply = move |currency: &mut currency::Model| -> Result<(), BillingError> {
+            if let Some(name) = &name {
+                currency.name.clone_from(name);
+            }
+            if let Some(symbol) = &symbol {
+                currency.symbol.clone_from(symbol);
+            }
+            if let Some(rate) = changes.exchange_rate {
+                currency.exchange_rate = rate.into();
+            }
+            if let Some(active) = changes.is_active {
+                currency.is_active = active;
+            }
+            if changes.is_default == Some(false) && currency.is_default {
+                return Err(BillingError::invalid(
+                    "a default currency is required: make another currency the default instead",
+                ));
+            }
+            if currency.is_default && !currency.is_active {
+                return Err(BillingError::invalid(
+                    "the default currency must stay active",
+                ));
+            }
+            currency.validate()?;
+            Ok(())
+        };
+        if changes.is_default != Some(true) {
+            return self
+                .update_versioned::<currency::Entity, _>(id, expected_version, apply)
+                .await;
+        }
+        self.retrying_transaction(move |tx| {
+            let apply = apply.clone();
+            Box::pin(async move {
+                let mut currency = Currencies::get(tx, id).await?;
+                let read_version = currency.version;
+                if let Some(expected) = expected_version
+                    && expected != read_version
+                {
+                    return Err(BillingError::VersionMismatch {
+                        entity: "currency",
+                        current: read_version,
+                    });
+                }
+                if currency.is_default {
+                    apply(&mut currency)?;
+                    return save_or_conflict::<currency::Entity, _>(
+                        tx,
+                        &currency,
+                        read_version,
+                        expected_version,
+                    )
+                    .await;
+                }
+                apply(&mut currency)?;
+                if !currency.is_active {
+                    return Err(BillingError::invalid("the default currency must be active"));
+                }
+                let Some(saved) = save_or_conflict::<currency::Entity, _>(
+                    tx,
+                    &currency,
+                    read_version,
+                    expected_version,
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                rebase_on(tx, saved).await
+            })
+        })
+        .await
+    }
+}
+
+/// Makes `new_default` the default currency inside `tx`: every rate is
+/// divided by its rate (units of it per old default), rounded to 8 places;
+/// the old default loses the flag first (the unique index allows one).
+/// `Ok(None)` when another writer changed a currency meanwhile.
+async fn rebase_on(
+    tx: &Transaction,
+    new_default: currency::Model,
+) -> Result<Option<currency::Model>, BillingError> {
+    let divisor = new_default.exchange_rate.get();
+    if divisor <= Decimal::ZERO {
+        return Err(BillingError::invalid(
+            "the new default currency needs a positive rate",
+        ));
+    }
+    let mut all = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = Currencies::list(tx, page, billing_repository::MAX_PER_PAGE).await?;
+        let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
+        all.extend(batch.items);
+        if done {
+            break;
+        }
+        page += 1;
+    }
+    // The old default first: until it drops the flag, no other row may take it.
+    all.sort_by_key(|c| (!c.is_default, c.id));
+    let mut result = None;
+    for mut currency in all {
+        let read_version = currency.version;
+        if currency.id == new_default.id {
+            currency.is_default = true;
+            currency.exchange_rate = Decimal::ONE.into();
+        } else {
+            currency.is_default = false;
+            let rebased = (currency.exchange_rate.get() / divisor)
+                .round_dp_with_strategy(RATE_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
+            if rebased <= Decimal::ZERO {
+                return Err(BillingError::invalid(format!(
+                    "the rate of {} would round to zero against the new default",
+                    currency.code
+                )));
+            }
+            currency.exchange_rate = rebased.into();
+        }
+        let Some(saved) =
+            save_or_conflict::<currency::Entity, _>(tx, &currency, read_version, None).await?
+        else {
+            return Ok(None);
+        };
+        if saved.id == new_default.id {
+            result = Some(saved);
+        }
+    }
+    Ok(result)
+}
+
+fn valid_name(name: &str) -> Result<String, BillingError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(BillingError::invalid("name must be 1 to 100 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn valid_symbol(symbol: Option<&str>) -> Result<Option<String>, BillingError> {
+    match symbol.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(symbol) if symbol.chars().count() <= 8 => Ok(Some(symbol.to_owned())),
+        Some(_) => Err(BillingError::invalid("symbol must be at most 8 characters")),
+    }
+}

@@ -1,0 +1,290 @@
+//! `BillingError`: what went wrong in a use case, in business terms, with the
+//! lower crates' errors kept as sources.
+
+use billing_concurrency::CoordinationError;
+use billing_domain::DomainError;
+use billing_repository::RepositoryError;
+
+/// A boxed error cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The dependency that could not be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dependency {
+    /// The database (PostgreSQL or SQLite).
+    Database,
+    /// The coordination backend (Redis).
+    Coordination,
+}
+
+impl Dependency {
+    /// `database` or `redis`, as named in health reports and errors.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Coordination => "redis",
+        }
+    }
+}
+
+/// The error of every use case.
+///
+/// The variants are what a caller decides on; the HTTP front end maps each
+/// to one status and a stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The resource does not exist.
+    #[error("{entity} {key} not found")]
+    NotFound {
+        /// Which kind of resource (`user`, `invoice` …).
+        entity: &'static str,
+        /// The id, code or slug asked for.
+        key: String,
+    },
+
+    /// A unique value (e-mail, slug, code) is taken.
+    #[error("a {entity} with this {field} already exists")]
+    AlreadyExists {
+        /// Which kind of resource.
+        entity: &'static str,
+        /// Which field collides.
+        field: String,
+    },
+
+    /// The state machine forbids the change (or a pending invoice expired).
+    #[error("{message}")]
+    InvalidTransition {
+        /// What was refused and why.
+        message: String,
+        /// The domain's refusal, when it came from there.
+        #[source]
+        source: Option<DomainError>,
+    },
+
+    /// The caller expected another version than the stored one.
+    #[error("{entity} is at version {current}, not the expected one")]
+    VersionMismatch {
+        /// Which kind of resource.
+        entity: &'static str,
+        /// The version now stored.
+        current: i32,
+    },
+
+    /// Another request holds the resource (its lock, or it kept changing
+    /// under every retry).
+    #[error("{resource} is being changed by another request; retry later")]
+    Locked {
+        /// The resource, e.g. `invoice 42`.
+        resource: String,
+    },
+
+    /// The idempotency key is in use by a request that has not finished.
+    #[error("a request with this idempotency key is still running")]
+    IdempotencyInFlight,
+
+    /// The idempotency key was used for a different request.
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+
+    /// The input breaks a rule: malformed, out of range, unknown reference.
+    #[error("{message}")]
+    Validation {
+        /// What is wrong, for the caller.
+        message: String,
+        /// The domain's refusal, when it came from there.
+        #[source]
+        source: Option<DomainError>,
+    },
+
+    /// The resource is still referenced and cannot be removed or changed so.
+    #[error("{message}")]
+    InUse {
+        /// What is in the way.
+        message: String,
+    },
+
+    /// A dependency (database, Redis) cannot be reached; retry later.
+    #[error("the {} is unavailable", dependency.as_str())]
+    Unavailable {
+        /// Which one.
+        dependency: Dependency,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A fault that is not the caller's: a bug or corrupt data. Logged in
+    /// full, reported without detail.
+    #[error("internal error")]
+    Internal {
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl BillingError {
+    /// A validation error with a message of ours.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::Validation {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A refused state change decided by a rule of this crate.
+    pub(crate) fn invalid_transition(message: impl Into<String>) -> Self {
+        Self::InvalidTransition {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A `NotFound` for `entity` with `key`.
+    pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
+    /// Whether the same request may succeed if simply retried later: the
+    /// infrastructure failed, or another request held the resource. An
+    /// idempotency key must not keep such an outcome (respond with `None`),
+    /// or every retry would replay the failure.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. }
+            | Self::Internal { .. }
+            | Self::Locked { .. }
+            | Self::IdempotencyInFlight => true,
+            Self::NotFound { .. }
+            | Self::AlreadyExists { .. }
+            | Self::InvalidTransition { .. }
+            | Self::VersionMismatch { .. }
+            | Self::IdempotencyKeyReused
+            | Self::Validation { .. }
+            | Self::InUse { .. } => false,
+        }
+    }
+
+    /// Whether the failure lies with the infrastructure, not the request: the
+    /// request may succeed if retried, and an idempotency key must not keep
+    /// its outcome.
+    #[must_use]
+    pub fn is_server_fault(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::Internal { .. } => true,
+            Self::NotFound { .. }
+            | Self::AlreadyExists { .. }
+            | Self::InvalidTransition { .. }
+            | Self::VersionMismatch { .. }
+            | Self::Locked { .. }
+            | Self::IdempotencyInFlight
+            | Self::IdempotencyKeyReused
+            | Self::Validation { .. }
+            | Self::InUse { .. } => false,
+        }
+    }
+}
+
+impl From<DomainError> for BillingError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::InvalidTransition { .. } | DomainError::InvoiceExpired { .. } => {
+                Self::InvalidTransition {
+                    message: error.to_string(),
+                    source: Some(error),
+                }
+            }
+            DomainError::NegativeAmount { .. }
+            | DomainError::TooManyDecimals { .. }
+            | DomainError::AmountOutOfRange { .. }
+            | DomainError::InvalidDecimalPlaces { .. }
+            | DomainError::InvalidCurrencyCode { .. }
+            | DomainError::InvalidCountryCode { .. }
+            | DomainError::UnknownCurrency { .. }
+            | DomainError::InvalidExchangeRate { .. }
+            | DomainError::CurrencyMismatch { .. }
+            | DomainError::NotDefaultCurrency { .. }
+            | DomainError::CurrencyInactive { .. }
+            | DomainError::InvalidTaxRate { .. }
+            | DomainError::NoRateInForce { .. }
+            | DomainError::OverlappingTaxRates { .. }
+            | DomainError::InvalidRateInterval { .. }
+            | DomainError::TaxInactive { .. }
+            | DomainError::InvalidInvoiceNumber { .. }
+            | DomainError::InvalidField { .. }
+            | DomainError::ArithmeticOverflow
+            | DomainError::DateOutOfRange => Self::Validation {
+                message: error.to_string(),
+                source: Some(error),
+            },
+        }
+    }
+}
+
+impl From<RepositoryError> for BillingError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::NotFound { entity, id } => Self::not_found(entity, id),
+            RepositoryError::ConcurrentModification { entity, actual, .. } => {
+                Self::VersionMismatch {
+                    entity,
+                    current: actual,
+                }
+            }
+            RepositoryError::AlreadyExists { entity, field } => {
+                Self::AlreadyExists { entity, field }
+            }
+            RepositoryError::ReferencedRowMissing { entity, .. } => Self::invalid(format!(
+                "the {entity} refers to something that does not exist"
+            )),
+            RepositoryError::StillReferenced { entity, .. } => Self::InUse {
+                message: format!("the {entity} is still referenced by other records"),
+            },
+            RepositoryError::CheckViolation { entity, .. } => {
+                Self::invalid(format!("the {entity} breaks a rule of the schema"))
+            }
+            RepositoryError::InvalidValue { entity, reason } => {
+                Self::invalid(format!("invalid {entity}: {reason}"))
+            }
+            RepositoryError::InvalidPage { page, per_page } => Self::invalid(format!(
+                "invalid page {page} with per_page {per_page}: page >= 1 and 1 <= per_page <= 100"
+            )),
+            error @ (RepositoryError::TransactionConflict { .. }
+            | RepositoryError::Unavailable { .. }) => Self::Unavailable {
+                dependency: Dependency::Database,
+                source: Box::new(error),
+            },
+            error
+            @ (RepositoryError::InvalidSettings { .. } | RepositoryError::Database { .. }) => {
+                Self::Internal {
+                    source: Box::new(error),
+                }
+            }
+        }
+    }
+}
+
+impl From<CoordinationError> for BillingError {
+    fn from(error: CoordinationError) -> Self {
+        match error {
+            CoordinationError::LockNotAcquired { ref name, .. } => Self::Locked {
+                resource: name.replace(':', " "),
+            },
+            error @ CoordinationError::Unavailable { .. } => Self::Unavailable {
+                dependency: Dependency::Coordination,
+                source: Box::new(error),
+            },
+            error @ (CoordinationError::Rejected { .. }
+            | CoordinationError::InvalidSettings { .. }
+            | CoordinationError::InvalidArgument { .. }
+            | CoordinationError::CorruptRecord { .. }) => Self::Internal {
+                source: Box::new(error),
+            },
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! Invoices: creation with gapless numbers, and payment and refund under a
+//! distributed lock, inside an idempotency key, in one transaction.
+
+use std::time::{Duration, Instant};
+
+use billing_concurrency::{LockGuard, StoredResponse};
+use billing_domain::entities::{subscription, user_invoice};
+use billing_domain::enums::{BillingPeriod, InvoiceStatus, SubscriptionStatus};
+use billing_domain::{DomainError, plan_invoice_amounts};
+use billing_repository::{
+    Currencies, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
+};
+use serde::Deserialize;
+
+use crate::idempotency::{IdempotencyKey, Idempotent};
+use crate::subscriptions::ensure_can_buy;
+use crate::versioned::save_or_conflict;
+use crate::{Billing, BillingError, now};
+
+/// Writing under a lock stops this long before the lock's TTL runs out, so
+/// a commit never lands after another holder may have taken the lock.
+const LOCK_SAFETY_MARGIN: Duration = Duration::from_millis(500);
+
+/// The longest `payment_method` stored (the column is `VARCHAR(50)`).
+pub const MAX_PAYMENT_METHOD_CHARS: usize = 50;
+
+/// An invoice to create.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewInvoice {
+    /// The customer.
+    pub user_id: i64,
+    /// The plan invoiced.
+    pub plan_id: i64,
+    /// The subscription it pays for; it must be the user's, for this plan.
+    #[serde(default)]
+    pub subscription_id: Option<i64>,
+    /// ISO 4217 code of the amounts; the plan's currency when absent.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Code of the tax to apply at the rate in force now; none when absent.
+    #[serde(default)]
+    pub tax_code: Option<String>,
+}
+
+/// A payment of an invoice.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// How it was paid (`card`, `sepa` …).
+    pub payment_method: String,
+    /// The payment provider's reference.
+    #[serde(default)]
+    pub payment_reference: Option<String>,
+}
+
+/// A transition of an invoice that needs no payment data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceAction {
+    /// A payment attempt failed.
+    Fail,
+    /// Withdraw the invoice.
+    Cancel,
+}
+
+/// A paid (or refunded) invoice and the subscription the payment activated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentOutcome {
+    /// The invoice after the change.
+    pub invoice: user_invoice::Model,
+    /// The subscription after the change, when the invoice has one and the
+    /// change touched it.
+    pub subscription: Option<subscription::Model>,
+}
+
+impl Billing {
+    /// Creates a pending invoice: amounts by the domain's pricing rules (the
+    /// plan's price in the invoice currency, the tax in force now) and the
+    /// next gapless invoice number of the year, in one transaction.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user or plan;
+    /// [`BillingError::Validation`] for an unknown or inactive currency or
+    /// tax, a subscription of someone else or another plan, a user who
+    /// cannot buy.
+    pub async fn create_invoice(
+        &self,
+        new: NewInvoice,
+    ) -> Result<user_invoice::Model, BillingError> {
+        let db = self.db();
+        let at = now();
+        let user = Users::get(db, new.user_id).await?;
+        ensure_can_buy(&user)?;
+        let plan = Plans::get(db, new.plan_id).await?;
+        if let Some(subscription_id) = new.subscription_id {
+            let subscription = Subscriptions::find_by_id(db, subscription_id)
+                .await?
+                .ok_or_else(|| {
+                    BillingError::invalid(format!("subscription {subscription_id} does not exist"))
+                })?;
+            if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
+                return Err(BillingError::invalid(format!(
+                    "subscription {subscription_id} is not user {}'s subscription to plan {}",
+                    user.id, plan.id
+                )));
+            }
+        }
+        let code = new
+            .currency
+            .as_deref()
+            .map_or_else(|| plan.currency.clone(), |c| c.trim().to_ascii_uppercase());
+        let target = self.existing_currency(&code).await?;
+        let plan_currency = self.existing_currency(&plan.currency).await?;
+        let default = Currencies::find_default(db)
+            .await?
+            .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
+        let tax = match new.tax_code.as_deref() {
+            Some(code) => {
+                let tax = Taxes::find_by_code(db, code.trim())
+                    .await?
+                    .ok_or_else(|| BillingError::invalid(format!("unknown tax {code}")))?;
+                let history = TaxRates::history(db, tax.id).await?;
+                Some((tax, history))
+            }
+            None => None,
+        };
+        let amounts = plan_invoice_amounts(
+            &plan,
+            &target,
+            &default,
+            &plan_currency,
+            tax.as_ref().map(|(tax, history)| (tax, history.as_slice())),
+            at,
+        )?;
+        let invoice = user_invoice::Model {
+            id: 0,
+            user_id: user.id,
+            tarif_plan_id: plan.id,
+            subscription_id: new.subscription_id,
+            invoice_number: String::new(),
+            amount: amounts.gross.into(),
+            net_amount: amounts.net.into(),
+            tax_amount: amounts.tax.into(),
+            currency: target.code,
+            status: InvoiceStatus::Pending,
+            payment_method: None,
+            payment_reference: None,
+            invoiced_at: at,
+            paid_at: None,
+            expires_at: at.checked_add_signed(self.settings().invoice_payment_window),
+            fencing_token: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        self.retrying_transaction(move |tx| {
+            let invoice = invoice.clone();
+            Box::pin(async move { Ok(Some(Invoices::insert_numbered(tx, invoice).await?)) })
+        })
+        .await
+    }
+
+    /// The invoice `id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn invoice(&self, id: i64) -> Result<user_invoice::Model, BillingError> {
+        Ok(Invoices::get(self.db(), id).await?)
+    }
+
+    /// The invoices of user `user_id`, optionally of one status, by id.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user.
+    pub async fn list_invoices(
+        &self,
+        user_id: i64,
+        status: Option<InvoiceStatus>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<user_invoice::Model>, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        Ok(Invoices::by_user(self.db(), user_id, status, page, per_page).await?)
+    }
+
+    /// Marks an invoice failed or cancelled.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::InvalidTransition`].
+    pub async fn transition_invoice(
+        &self,
+        id: i64,
+        action: InvoiceAction,
+        expected_version: Option<i32>,
+    ) -> Result<user_invoice::Model, BillingError> {
+        self.update_versioned::<user_invoice::Entity, _>(id, expected_version, |invoice| {
+            match action {
+                InvoiceAction::Fail => invoice.mark_failed(),
+                InvoiceAction::Cancel => invoice.mark_cancelled(),
+            }
+            .map_err(BillingError::from)
+        })
+        .await
+    }
+
+    /// Pays an invoice, at most once per idempotency key and at most once in
+    /// all: under the invoice's distributed lock and in one transaction, the
+    /// invoice is marked paid and its subscription activated (pending),
+    /// renewed (active) or resumed and renewed (paused).
+    ///
+    /// `respond` turns the outcome into the caller's response and what to
+    /// store for replays of the key (`None`: free the key, e.g. because a
+    /// dependency was down and nothing happened). A second payment of the
+    /// same invoice, with the same key, replays the first response; with
+    /// another key, it is refused with [`BillingError::InvalidTransition`].
+    ///
+    /// # Errors
+    /// Only the idempotency outcomes fail the call itself:
+    /// [`BillingError::IdempotencyInFlight`],
+    /// [`BillingError::IdempotencyKeyReused`], and
+    /// [`BillingError::Unavailable`] when the key cannot be checked. The
+    /// payment's own failures (not found, locked, invalid transition,
+    /// expired invoice …) reach `respond`.
+    pub async fn pay_invoice<R>(
+        &self,
+        id: i64,
+        payment: Payment,
+        expected_version: Option<i32>,
+        key: &IdempotencyKey,
+        respond: impl FnOnce(Result<PaymentOutcome, BillingError>) -> (R, Option<StoredResponse>),
+    ) -> Result<Idempotent<R>, BillingError> {
+        self.idempotently(key, async move {
+            let outcome = match check_payment(&payment) {
+                Ok(()) => {
+                    self.under_invoice_lock(id, |lock| {
+                        self.pay_once(id, payment.clone(), expected_version, lock)
+                    })
+                    .await
+                }
+                Err(error) => Err(error),
+            };
+            respond(outcome)
+        })
+        .await
+    }
+
+    /// Refunds a paid invoice, like [`pay_invoice`](Self::pay_invoice):
+    /// under the invoice's lock, inside the idempotency key, in one
+    /// transaction. The subscription is left as it is.
+    ///
+    /// # Errors
+    /// As [`pay_invoice`](Self::pay_invoice); refunding an unpaid invoice
+    /// reaches `respond` as [`BillingError::InvalidTransition`].
+    pub async fn refund_invoice<R>(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+        key: &IdempotencyKey,
+        respond: impl FnOnce(Result<PaymentOutcome, BillingError>) -> (R, Option<StoredResponse>),
+    ) -> Result<Idempotent<R>, BillingError> {
+        self.idempotently(key, async move {
+            let outcome = self
+                .under_invoice_lock(id, |lock| self.refund_once(id, expected_version, lock))
+                .await;
+            respond(outcome)
+        })
+        .await
+    }
+
+    /// Runs `work` holding the lock of invoice `id`, then releases it.
+    async fn under_invoice_lock<T, F, Fut>(&self, id: i64, work: F) -> Result<T, BillingError>
+    where
+        F: FnOnce(LockFence) -> Fut,
+        Fut: Future<Output = Result<T, BillingError>>,
+    {
+        let settings = self.settings();
+        let lock = self
+            .coordination()
+            .try_lock(
+                &format!("invoice:{id}"),
+                settings.payment_lock_ttl,
+                settings.payment_lock_wait,
+            )
+            .await?;
+        let fence = LockFence::of(&lock)?;
+        let result = work(fence).await;
+        release(lock).await;
+        result
+    }
+
+    async fn pay_once(
+        &self,
+        id: i64,
+        payment: Payment,
+        expected_version: Option<i32>,
+        fence: LockFence,
+    ) -> Result<PaymentOutcome, BillingError> {
+        self.retrying_transaction(move |tx| {
+            let payment = payment.clone();
+            Box::pin(async move {
+                let at = now();
+                let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
+                let read_version = invoice.version;
+                invoice.mark_paid(
+                    at,
+                    &payment.payment_method,
+                    payment.payment_reference.as_deref(),
+                )?;
+                invoice.fencing_token = Some(fence.token);
+                let subscription = match invoice.subscription_id {
+                    Some(subscription_id) => {
+                        let mut subscription = Subscriptions::get(tx, subscription_id).await?;
+                        let plan = Plans::get(tx, invoice.tarif_plan_id).await?;
+                        let subscription_version = subscription.version;
+                        activate_for_payment(&mut subscription, at, plan.billing_period)?;
+                        Some((subscription, subscription_version))
+                    }
+                    None => None,
+                };
+                fence.ensure_held()?;
+                let Some(invoice) = save_or_conflict::<user_invoice::Entity, _>(
+                    tx,
+                    &invoice,
+                    read_version,
+                    expected_version,
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let subscription = match subscription {
+                    Some((subscription, version)) => {
+                        match save_or_conflict::<subscription::Entity, _>(
+                            tx,
+                            &subscription,
+                            version,
+                            None,
+                        )
+                        .await?
+                        {
+                            Some(saved) => Some(saved),
+                            None => return Ok(None),
+                        }
+                    }
+                    None => None,
+                };
+                fence.ensure_held()?;
+                Ok(Some(PaymentOutcome {
+                    invoice,
+                    subscription,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn refund_once(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+        fence: LockFence,
+    ) -> Result<PaymentOutcome, BillingError> {
+        self.retrying_transaction(move |tx| {
+            Box::pin(async move {
+                let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
+                let read_version = invoice.version;
+                invoice.mark_refunded()?;
+                invoice.fencing_token = Some(fence.token);
+                fence.ensure_held()?;
+                let Some(invoice) = save_or_conflict::<user_invoice::Entity, _>(
+                    tx,
+                    &invoice,
+                    read_version,
+                    expected_version,
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                fence.ensure_held()?;
+                Ok(Some(PaymentOutcome {
+                    invoice,
+                    subscription: None,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn existing_currency(
+        &self,
+        code: &str,
+    ) -> Result<billing_domain::entities::currency::Model, BillingError> {
+        Currencies::find_by_code(self.db(), code)
+            .await?
+            .ok_or_else(|| BillingError::invalid(format!("unknown currency {code}")))
+    }
+}
+
+/// Refuses a payment whose method the schema cannot store, before any lock
+/// is taken (the domain checks blank values and the reference).
+fn check_payment(payment: &Payment) -> Result<(), BillingError> {
+    if payment.payment_method.trim().chars().count() > MAX_PAYMENT_METHOD_CHARS {
+        return Err(BillingError::invalid(format!(
+            "payment_method must be at most {MAX_PAYMENT_METHOD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// What a write under an invoice lock must respect: the lock's fencing
+/// token, stored with the write, and the instant the lock runs out.
+#[derive(Clone, Copy, Debug)]
+struct LockFence {
+    token: i64,
+    valid_until: Instant,
+}
+
+impl LockFence {
+    fn of(lock: &LockGuard) -> Result<Self, BillingError> {
+        let token = i64::try_from(lock.fencing_token()).map_err(|_| BillingError::Internal {
+            source: "fencing token out of range".into(),
+        })?;
+        let valid_until = Instant::now() + lock.remaining().saturating_sub(LOCK_SAFETY_MARGIN);
+        Ok(Self { token, valid_until })
+    }
+
+    /// Refuses to write once the lock may have passed to another holder.
+    fn ensure_held(self) -> Result<(), BillingError> {
+        if Instant::now() < self.valid_until {
+            Ok(())
+        } else {
+            Err(BillingError::Locked {
+                resource: "the invoice (the payment outlived its lock)".to_owned(),
+            })
+        }
+    }
+}
+
+/// Reads the invoice in `tx` and checks the caller's expected version and
+/// the fencing token: a row written under a newer lock than ours means we
+/// outlived our lock, and must not write.
+async fn load_for_change(
+    tx: &Transaction,
+    id: i64,
+    expected_version: Option<i32>,
+    fence: LockFence,
+) -> Result<user_invoice::Model, BillingError> {
+    let invoice = Invoices::get(tx, id).await?;
+    if let Some(expected) = expected_version
+        && expected != invoice.version
+    {
+        return Err(BillingError::VersionMismatch {
+            entity: "user_invoice",
+            current: invoice.version,
+        });
+    }
+    if invoice
+        .fencing_token
+        .is_some_and(|stored| stored >= fence.token)
+    {
+        return Err(BillingError::Locked {
+            resource: format!("invoice {id} (a newer lock holder wrote it)"),
+        });
+    }
+    Ok(invoice)
+}
+
+/// A payment starts a pending subscription, renews an active one, and
+/// resumes a paused one and renews it (the customer paid for a period).
+/// Cancelled and expired subscriptions refuse, and so the payment fails.
+fn activate_for_payment(
+    subscription: &mut subscription::Model,
+    at: chrono::DateTime<chrono::Utc>,
+    period: BillingPeriod,
+) -> Result<(), DomainError> {
+    match subscription.status {
+        SubscriptionStatus::Pending | SubscriptionStatus::Active => {
+            subscription.activate(at, period)
+        }
+        SubscriptionStatus::Paused => {
+            let before = subscription.clone();
+            subscription.activate(at, period)?;
+            subscription
+                .activate(at, period)
+                .inspect_err(|_| *subscription = before)
+        }
+        SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
+            subscription.activate(at, period)
+        }
+    }
+}
+
+async fn release(lock: LockGuard) {
+    let name = lock.name().to_owned();
+    match lock.release().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(lock = name, "the lock had expired before it was released"),
+        Err(error) => tracing::warn!(
+            lock = name,
+            error = &error as &dyn std::error::Error,
+            "could not release the lock; it expires at its TTL"
+        ),
+    }
+}

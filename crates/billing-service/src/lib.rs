@@ -1,0 +1,138 @@
+//! The billing use cases: what another Rust service embeds to run billing.
+//!
+//! [`Billing`] is the one handle (cheap to clone), built from a
+//! [`Database`] and a [`Coordination`] backend (Redis, or in process for a
+//! single instance). Each use case is one method; each fails with a
+//! [`BillingError`] that says what went wrong in business terms.
+//!
+//! Every state change goes through a transition of `billing-domain` and a
+//! versioned save of `billing-repository`: a caller may pass the version it
+//! expects (a moved version is [`BillingError::VersionMismatch`]); without
+//! one, the change is re-read and re-applied a bounded number of times when
+//! another writer got in between. Payments and refunds also run under a
+//! distributed lock on the invoice and inside an idempotency key, so a
+//! retried or duplicated request never charges twice.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use billing_concurrency::Coordination;
+//! use billing_repository::{DatabaseSettings, connect};
+//! use billing_service::{Billing, BillingSettings};
+//!
+//! let db = connect(&DatabaseSettings::new("sqlite://billing.db?mode=rwc")).await?;
+//! billing_migration::up_locked(db.connection()).await?;
+//! let billing = Billing::new(db, Coordination::embedded(), BillingSettings::default());
+//! let plans = billing.list_plans(false, 1, 20).await?;
+//! # let _ = plans; Ok(()) }
+//! ```
+
+mod currencies;
+mod error;
+mod idempotency;
+mod invoices;
+#[cfg(feature = "openapi")]
+pub mod openapi;
+mod plans;
+mod subscriptions;
+mod taxes;
+mod text;
+mod users;
+mod versioned;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use billing_concurrency::Coordination;
+use billing_repository::Database;
+
+pub use billing_concurrency::StoredResponse;
+pub use billing_repository::Page;
+pub use currencies::{CurrencyChanges, NewCurrency};
+pub use error::{BillingError, BoxError, Dependency};
+pub use idempotency::{IdempotencyKey, Idempotent};
+pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
+pub use plans::{NewPlan, PlanChanges, PlanRef};
+pub use subscriptions::{NewSubscription, SubscriptionAction};
+pub use taxes::{NewTax, TaxChanges};
+pub use users::{CaseChanges, NewCase, NewUser, UserChanges, UserDetailsInput};
+
+/// Tunables of the use cases.
+#[derive(Clone, Debug)]
+pub struct BillingSettings {
+    /// How long a payment or refund may hold its invoice's lock.
+    pub payment_lock_ttl: Duration,
+    /// How long a payment waits for the invoice's lock before answering
+    /// [`BillingError::Locked`].
+    pub payment_lock_wait: Duration,
+    /// How many times a change without an expected version is re-read and
+    /// re-applied when another writer got in between.
+    pub max_attempts: u32,
+    /// How long a new invoice can be paid (`expires_at = invoiced_at + this`).
+    pub invoice_payment_window: chrono::TimeDelta,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            payment_lock_ttl: Duration::from_secs(15),
+            payment_lock_wait: Duration::from_secs(5),
+            max_attempts: 5,
+            invoice_payment_window: chrono::TimeDelta::days(30),
+        }
+    }
+}
+
+/// The billing use cases over one database and one coordination backend.
+/// Clones share both.
+#[derive(Clone, Debug)]
+pub struct Billing {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    coordination: Coordination,
+    settings: BillingSettings,
+}
+
+impl Billing {
+    /// The use cases over `db` (already migrated) and `coordination`.
+    #[must_use]
+    pub fn new(db: Database, coordination: Coordination, settings: BillingSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                coordination,
+                settings,
+            }),
+        }
+    }
+
+    /// The database handle (for health checks and metrics).
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The coordination handle (for health checks).
+    #[must_use]
+    pub fn coordination(&self) -> &Coordination {
+        &self.inner.coordination
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &BillingSettings {
+        &self.inner.settings
+    }
+
+    fn db(&self) -> &Database {
+        &self.inner.db
+    }
+}
+
+/// The current instant, truncated to microseconds as both databases store it.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    billing_repository::now()
+}

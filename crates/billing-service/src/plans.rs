@@ -1,0 +1,330 @@
+//! Tariff plans with their per-currency prices.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use billing_domain::entities::{currency, tarif_plan};
+use billing_domain::enums::BillingPeriod;
+use billing_domain::{Numeric, PlanPrices, validate_plan_prices};
+use billing_repository::{Currencies, MAX_PER_PAGE, Page, Plans};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::text::{optional_text, valid_text};
+use crate::{Billing, BillingError, now};
+
+/// A plan to create.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    /// Display name.
+    pub name: String,
+    /// URL name: lower-case letters, digits and `-`, not only digits; unique.
+    pub slug: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Price per billing period in `currency`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.99"))]
+    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    pub price: Decimal,
+    /// ISO 4217 code of `price`; an existing, active currency.
+    pub currency: String,
+    /// How long one payment lasts.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::BillingPeriod))]
+    pub billing_period: BillingPeriod,
+    /// Features and limits: a JSON object; `{}` when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub features: Option<serde_json::Value>,
+    /// Whether it is offered; `true` when absent.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// Position in listings; 0 when absent.
+    #[serde(default)]
+    pub sort_order: Option<i32>,
+    /// Fixed prices in other currencies: code → price.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
+    #[serde(deserialize_with = "crate::text::exact::option_decimal_map")]
+    pub prices: Option<BTreeMap<String, Decimal>>,
+}
+
+/// Changes to a plan; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlanChanges {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New slug.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// New description; an empty string removes it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New price.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "24.99"))]
+    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    pub price: Option<Decimal>,
+    /// New currency of `price`.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// New billing period (applies to payments from now on).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BillingPeriod>))]
+    pub billing_period: Option<BillingPeriod>,
+    /// New features object.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub features: Option<serde_json::Value>,
+    /// Whether it is offered.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// New position in listings.
+    #[serde(default)]
+    pub sort_order: Option<i32>,
+    /// New fixed prices (replacing all of them).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
+    #[serde(deserialize_with = "crate::text::exact::option_decimal_map")]
+    pub prices: Option<BTreeMap<String, Decimal>>,
+}
+
+/// A plan named by id (`42`) or by slug (`pro`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanRef {
+    /// By id.
+    Id(i64),
+    /// By slug.
+    Slug(String),
+}
+
+impl FromStr for PlanRef {
+    type Err = std::convert::Infallible;
+
+    /// Digits are an id (slugs are never all digits), anything else a slug.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.parse::<i64>() {
+            Ok(id) if s.bytes().all(|b| b.is_ascii_digit()) => Self::Id(id),
+            Ok(_) | Err(_) => Self::Slug(s.to_owned()),
+        })
+    }
+}
+
+impl Billing {
+    /// Creates a plan.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] (bad slug, unknown or inactive currency,
+    /// negative or over-precise price, bad prices map, features not an
+    /// object), [`BillingError::AlreadyExists`] (slug taken).
+    pub async fn create_plan(&self, new: NewPlan) -> Result<tarif_plan::Model, BillingError> {
+        let currencies = self.all_currencies().await?;
+        let mut plan = tarif_plan::Model {
+            id: 0,
+            name: valid_text("name", &new.name, 100)?,
+            slug: valid_slug(&new.slug)?,
+            description: optional_text(new.description.as_deref()),
+            price: new.price.into(),
+            currency: new.currency.trim().to_ascii_uppercase(),
+            billing_period: new.billing_period,
+            features: valid_features(new.features)?,
+            is_active: new.is_active.unwrap_or(true),
+            sort_order: new.sort_order.unwrap_or(0),
+            prices: to_plan_prices(new.prices.unwrap_or_default()),
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        };
+        normalise_and_validate(&mut plan, &currencies)?;
+        Ok(Plans::insert(self.db(), plan).await?)
+    }
+
+    /// The plan named by id or slug.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn plan(&self, plan: &PlanRef) -> Result<tarif_plan::Model, BillingError> {
+        match plan {
+            PlanRef::Id(id) => Ok(Plans::get(self.db(), *id).await?),
+            PlanRef::Slug(slug) => Plans::find_by_slug(self.db(), slug)
+                .await?
+                .ok_or_else(|| BillingError::not_found("tarif_plan", slug)),
+        }
+    }
+
+    /// Plans by `sort_order`: the active ones, or all.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] for a page out of range.
+    pub async fn list_plans(
+        &self,
+        include_inactive: bool,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<tarif_plan::Model>, BillingError> {
+        Ok(Plans::list(self.db(), include_inactive, page, per_page).await?)
+    }
+
+    /// Changes a plan.
+    ///
+    /// # Errors
+    /// As [`create_plan`](Self::create_plan), plus
+    /// [`BillingError::NotFound`] and [`BillingError::VersionMismatch`].
+    pub async fn update_plan(
+        &self,
+        id: i64,
+        changes: PlanChanges,
+        expected_version: Option<i32>,
+    ) -> Result<tarif_plan::Model, BillingError> {
+        let currencies = self.all_currencies().await?;
+        let name = changes
+            .name
+            .as_deref()
+            .map(|n| valid_text("name", n, 100))
+            .transpose()?;
+        let slug = changes.slug.as_deref().map(valid_slug).transpose()?;
+        let features = changes
+            .features
+            .map(|f| valid_features(Some(f)))
+            .transpose()?;
+        let prices = changes.prices.map(to_plan_prices);
+        self.update_versioned::<tarif_plan::Entity, _>(id, expected_version, |plan| {
+            if let Some(name) = &name {
+                plan.name.clone_from(name);
+            }
+            if let Some(slug) = &slug {
+                plan.slug.clone_from(slug);
+            }
+            if let Some(description) = &changes.description {
+                plan.description = optional_text(Some(description));
+            }
+            if let Some(price) = changes.price {
+                plan.price = price.into();
+            }
+            if let Some(currency) = &changes.currency {
+                plan.currency = currency.trim().to_ascii_uppercase();
+            }
+            if let Some(period) = changes.billing_period {
+                plan.billing_period = period;
+            }
+            if let Some(features) = &features {
+                plan.features.clone_from(features);
+            }
+            if let Some(active) = changes.is_active {
+                plan.is_active = active;
+            }
+            if let Some(order) = changes.sort_order {
+                plan.sort_order = order;
+            }
+            if let Some(prices) = &prices {
+                plan.prices.clone_from(prices);
+            }
+            normalise_and_validate(plan, &currencies)
+        })
+        .await
+    }
+
+    /// Every currency (there are at most a few hundred).
+    pub(crate) async fn all_currencies(&self) -> Result<Vec<currency::Model>, BillingError> {
+        let mut all = Vec::new();
+        let mut page = 1;
+        loop {
+            let batch = Currencies::list(self.db(), page, MAX_PER_PAGE).await?;
+            let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
+            all.extend(batch.items);
+            if done {
+                return Ok(all);
+            }
+            page += 1;
+        }
+    }
+}
+
+/// Validates the plan against the currencies and normalises its prices
+/// (padded to each currency's minor units).
+fn normalise_and_validate(
+    plan: &mut tarif_plan::Model,
+    currencies: &[currency::Model],
+) -> Result<(), BillingError> {
+    let own = currencies
+        .iter()
+        .find(|c| c.code == plan.currency)
+        .ok_or_else(|| BillingError::invalid(format!("unknown currency {}", plan.currency)))?;
+    if !own.is_active {
+        return Err(BillingError::invalid(format!(
+            "currency {} is not active",
+            own.code
+        )));
+    }
+    plan.prices = validate_plan_prices(&plan.prices, &plan.currency, currencies)?;
+    plan.price = own.validate_price(plan.price.get())?.into();
+    plan.validate(currencies)?;
+    Ok(())
+}
+
+fn to_plan_prices(prices: BTreeMap<String, Decimal>) -> PlanPrices {
+    PlanPrices(
+        prices
+            .into_iter()
+            .map(|(code, price)| (code.trim().to_ascii_uppercase(), Numeric(price)))
+            .collect(),
+    )
+}
+
+fn valid_slug(slug: &str) -> Result<String, BillingError> {
+    let slug = slug.trim();
+    let allowed = slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let only_digits = slug.bytes().all(|b| b.is_ascii_digit());
+    if slug.is_empty() || slug.len() > 100 || !allowed || only_digits {
+        return Err(BillingError::invalid(
+            "slug must be 1 to 100 lower-case letters, digits or '-', and not only digits",
+        ));
+    }
+    Ok(slug.to_owned())
+}
+
+fn valid_features(features: Option<serde_json::Value>) -> Result<serde_json::Value, BillingError> {
+    match features {
+        None => Ok(serde_json::Value::Object(serde_json::Map::new())),
+        Some(value @ serde_json::Value::Object(_)) => Ok(value),
+        Some(
+            serde_json::Value::Null
+            | serde_json::Value::Bool(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::String(_)
+            | serde_json::Value::Array(_),
+        ) => Err(BillingError::invalid("features must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<NewPlan, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    #[test]
+    fn money_must_be_an_exact_decimal_string() {
+        let ok = r#"{"name":"P","slug":"p","price":"19.99","currency":"EUR","billing_period":"monthly","prices":{"USD":"21.50"}}"#;
+        let plan = parse(ok).unwrap();
+        assert_eq!(plan.price.to_string(), "19.99");
+        assert_eq!(plan.prices.unwrap()["USD"].to_string(), "21.50");
+        for bad in [
+            r#"{"name":"P","slug":"p","price":19.99,"currency":"EUR","billing_period":"monthly"}"#,
+            r#"{"name":"P","slug":"p","price":"1.00000000000000000000000000001","currency":"EUR","billing_period":"monthly"}"#,
+            r#"{"name":"P","slug":"p","price":"1e2","currency":"EUR","billing_period":"monthly"}"#,
+            r#"{"name":"P","slug":"p","price":"1","currency":"EUR","billing_period":"monthly","prices":{"USD":21.5}}"#,
+        ] {
+            assert!(parse(bad).is_err(), "accepted {bad}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Subscriptions: subscribe, the lifecycle transitions, and expiring the
+//! overdue ones in bulk.
+
+use billing_domain::entities::{subscription, tarif_plan, user};
+use billing_domain::enums::{SubscriptionStatus, UserStatus};
+use billing_repository::{Page, Plans, Subscriptions, Users};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::{Billing, BillingError, now};
+
+/// A subscription to create (status `pending` until its first payment).
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// The subscriber.
+    pub user_id: i64,
+    /// The plan; it must be active.
+    pub plan_id: i64,
+}
+
+/// A lifecycle transition of a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionAction {
+    /// Start (pending), renew (active) or resume (paused).
+    Activate,
+    /// Stop for a while; the paused time is added back on resume.
+    Pause,
+    /// End for good.
+    Cancel,
+    /// Mark as ran out.
+    Expire,
+}
+
+impl SubscriptionAction {
+    /// The action named in a URL (`activate`, `pause`, `cancel`, `expire`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "activate" => Some(Self::Activate),
+            "pause" => Some(Self::Pause),
+            "cancel" => Some(Self::Cancel),
+            "expire" => Some(Self::Expire),
+            _ => None,
+        }
+    }
+}
+
+impl Billing {
+    /// Creates a pending subscription of user `user_id` to an active plan.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user or plan;
+    /// [`BillingError::Validation`] for an inactive plan or a user who is
+    /// suspended or deleted.
+    pub async fn subscribe(
+        &self,
+        new: NewSubscription,
+    ) -> Result<subscription::Model, BillingError> {
+        let user = Users::get(self.db(), new.user_id).await?;
+        ensure_can_buy(&user)?;
+        let plan = Plans::get(self.db(), new.plan_id).await?;
+        if !plan.is_active {
+            return Err(BillingError::invalid(format!(
+                "plan {} is not offered any more",
+                plan.slug
+            )));
+        }
+        let subscription = subscription::Model {
+            id: 0,
+            user_id: user.id,
+            tarif_plan_id: plan.id,
+            status: SubscriptionStatus::Pending,
+            started_at: None,
+            expires_at: None,
+            cancelled_at: None,
+            paused_at: None,
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        };
+        Ok(Subscriptions::insert(self.db(), subscription).await?)
+    }
+
+    /// The subscription `id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn subscription(&self, id: i64) -> Result<subscription::Model, BillingError> {
+        Ok(Subscriptions::get(self.db(), id).await?)
+    }
+
+    /// The subscriptions of user `user_id`, by id.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user.
+    pub async fn list_subscriptions(
+        &self,
+        user_id: i64,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<subscription::Model>, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        Ok(Subscriptions::by_user(self.db(), user_id, page, per_page).await?)
+    }
+
+    /// Applies a lifecycle transition.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::InvalidTransition`] (nothing is written).
+    pub async fn transition_subscription(
+        &self,
+        id: i64,
+        action: SubscriptionAction,
+        expected_version: Option<i32>,
+    ) -> Result<subscription::Model, BillingError> {
+        let plan = self.plan_of_subscription(id).await?;
+        let at = now();
+        self.update_versioned::<subscription::Entity, _>(id, expected_version, |subscription| {
+            match action {
+                SubscriptionAction::Activate => subscription.activate(at, plan.billing_period),
+                SubscriptionAction::Pause => subscription.pause(at),
+                SubscriptionAction::Cancel => subscription.cancel(at),
+                SubscriptionAction::Expire => subscription.expire(at),
+            }
+            .map_err(BillingError::from)
+        })
+        .await
+    }
+
+    /// Expires every active subscription whose `expires_at` is before `at`,
+    /// one versioned save each (a subscription renewed meanwhile is left
+    /// alone). Returns how many were expired.
+    ///
+    /// # Errors
+    /// [`BillingError::Unavailable`] and other database failures; the
+    /// subscriptions expired before the failure stay expired.
+    pub async fn expire_overdue_subscriptions(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<u64, BillingError> {
+        let overdue = Subscriptions::expiring_between(self.db(), DateTime::UNIX_EPOCH, at).await?;
+        let mut expired = 0;
+        for candidate in overdue {
+            let result = self
+                .update_versioned::<subscription::Entity, _>(candidate.id, None, |subscription| {
+                    // Re-checked on every re-read: a renewal may have moved it.
+                    let still_overdue = subscription.status == SubscriptionStatus::Active
+                        && subscription.expires_at.is_some_and(|expires| expires < at);
+                    if !still_overdue {
+                        return Err(BillingError::invalid_transition("no longer overdue"));
+                    }
+                    subscription.expire(at).map_err(BillingError::from)
+                })
+                .await;
+            match result {
+                Ok(_) => expired += 1,
+                Err(BillingError::InvalidTransition { .. } | BillingError::NotFound { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn plan_of_subscription(&self, id: i64) -> Result<tarif_plan::Model, BillingError> {
+        let subscription = Subscriptions::get(self.db(), id).await?;
+        Ok(Plans::get(self.db(), subscription.tarif_plan_id).await?)
+    }
+}
+
+/// Suspended and deleted users can neither subscribe nor be invoiced.
+pub(crate) fn ensure_can_buy(user: &user::Model) -> Result<(), BillingError> {
+    let why = match user.status {
+        UserStatus::Pending | UserStatus::Active => return Ok(()),
+        UserStatus::Suspended => "suspended",
+        UserStatus::Deleted => "deleted",
+    };
+    Err(BillingError::invalid(format!(
+        "user {} is {why} and cannot buy",
+        user.id
+    )))
+}

@@ -1,0 +1,293 @@
+//! Taxes and their rate history: a rate change closes the open rate and
+//! opens a new one in the same transaction as the tax's own change.
+
+use billing_domain::entities::{tax, tax_rate};
+use billing_domain::validate_country_code;
+use billing_repository::{Page, TaxRates, Taxes};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::text::{optional_text, valid_text};
+use crate::versioned::save_or_conflict;
+use crate::{Billing, BillingError, now};
+
+/// A tax to create; its rate applies from now on.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTax {
+    /// Display name.
+    pub name: String,
+    /// Stable code (`DE_VAT`): letters, digits, `_` and `-`, unique.
+    pub code: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Rate in percent (`"19.00"`), 0 to 100, at most 4 decimals.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.00"))]
+    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    pub rate: Decimal,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_code: String,
+    /// Region within the country, if any.
+    #[serde(default)]
+    pub region_code: Option<String>,
+    /// Whether prices already contain the tax; `false` when absent.
+    #[serde(default)]
+    pub is_inclusive: Option<bool>,
+    /// Whether it may be applied; `true` when absent.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+/// Changes to a tax; absent fields stay as they are. A new `rate` closes the
+/// open historical rate now and opens a new one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaxChanges {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description; an empty string removes it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New rate in percent, in force from now on.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "19.00"))]
+    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    pub rate: Option<Decimal>,
+    /// New country code.
+    #[serde(default)]
+    pub country_code: Option<String>,
+    /// New region code; an empty string removes it.
+    #[serde(default)]
+    pub region_code: Option<String>,
+    /// Whether prices contain the tax.
+    #[serde(default)]
+    pub is_inclusive: Option<bool>,
+    /// Whether it may be applied.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+impl Billing {
+    /// Creates a tax and its first historical rate, in force from now.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] (bad code, rate or country),
+    /// [`BillingError::AlreadyExists`] (code taken).
+    pub async fn create_tax(&self, new: NewTax) -> Result<tax::Model, BillingError> {
+        let at = now();
+        let tax = tax::Model {
+            id: 0,
+            name: valid_text("name", &new.name, 100)?,
+            code: valid_code(&new.code)?,
+            description: optional_text(new.description.as_deref()),
+            rate: new.rate.into(),
+            country_code: validate_country_code(&new.country_code)?,
+            region_code: valid_region(new.region_code.as_deref())?,
+            is_active: new.is_active.unwrap_or(true),
+            is_inclusive: new.is_inclusive.unwrap_or(false),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        tax.validate()?;
+        self.retrying_transaction(move |tx| {
+            let tax = tax.clone();
+            Box::pin(async move {
+                let tax = Taxes::insert(tx, tax).await?;
+                TaxRates::insert(tx, rate_row(tax.id, tax.rate.get(), at)).await?;
+                Ok(Some(tax))
+            })
+        })
+        .await
+    }
+
+    /// The tax `id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn tax(&self, id: i64) -> Result<tax::Model, BillingError> {
+        Ok(Taxes::get(self.db(), id).await?)
+    }
+
+    /// Taxes by id.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] for a page out of range.
+    pub async fn list_taxes(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<tax::Model>, BillingError> {
+        Ok(Taxes::list(self.db(), page, per_page).await?)
+    }
+
+    /// The rate history of tax `id`, newest first.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn tax_rates(&self, id: i64) -> Result<Vec<tax_rate::Model>, BillingError> {
+        Taxes::get(self.db(), id).await?;
+        Ok(TaxRates::history(self.db(), id).await?)
+    }
+
+    /// Changes a tax. A new rate closes the open historical rate now and
+    /// opens a new one, in the same transaction as the tax's own change.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::Validation`].
+    pub async fn update_tax(
+        &self,
+        id: i64,
+        changes: TaxChanges,
+        expected_version: Option<i32>,
+    ) -> Result<tax::Model, BillingError> {
+        let name = changes
+            .name
+            .as_deref()
+            .map(|n| valid_text("name", n, 100))
+            .transpose()?;
+        let country = changes
+            .country_code
+            .as_deref()
+            .map(validate_country_code)
+            .transpose()?;
+        let region = changes
+            .region_code
+            .as_deref()
+            .map(|r| valid_region(Some(r)))
+            .transpose()?;
+        let apply = move |tax: &mut tax::Model| -> Result<(), BillingError> {
+            if let Some(name) = &name {
+                tax.name.clone_from(name);
+            }
+            if let Some(description) = &changes.description {
+                tax.description = optional_text(Some(description));
+            }
+            if let Some(rate) = changes.rate {
+                tax.rate = rate.into();
+            }
+            if let Some(country) = &country {
+                tax.country_code.clone_from(country);
+            }
+            if let Some(region) = &region {
+                tax.region_code.clone_from(region);
+            }
+            if let Some(inclusive) = changes.is_inclusive {
+                tax.is_inclusive = inclusive;
+            }
+            if let Some(active) = changes.is_active {
+                tax.is_active = active;
+            }
+            tax.validate()?;
+            Ok(())
+        };
+        self.retrying_transaction(move |tx| {
+            let apply = apply.clone();
+            Box::pin(async move {
+                let mut tax = Taxes::get(tx, id).await?;
+                let read_version = tax.version;
+                if let Some(expected) = expected_version
+                    && expected != read_version
+                {
+                    return Err(BillingError::VersionMismatch {
+                        entity: "tax",
+                        current: read_version,
+                    });
+                }
+                let old_rate = tax.rate;
+                apply(&mut tax)?;
+                let Some(saved) =
+                    save_or_conflict::<tax::Entity, _>(tx, &tax, read_version, expected_version)
+                        .await?
+                else {
+                    return Ok(None);
+                };
+                if saved.rate != old_rate {
+                    // The tax row's version check above serialises rate
+                    // changes: only the winner gets here for this version.
+                    let at = now();
+                    match TaxRates::open_rate(tx, id).await? {
+                        Some(mut open) if open.valid_from < at => {
+                            let open_version = open.version;
+                            open.valid_to = Some(at);
+                            if save_or_conflict::<tax_rate::Entity, _>(
+                                tx,
+                                &open,
+                                open_version,
+                                None,
+                            )
+                            .await?
+                            .is_none()
+                            {
+                                return Ok(None);
+                            }
+                            TaxRates::insert(tx, rate_row(id, saved.rate.get(), at)).await?;
+                        }
+                        // Opened at this very instant: correct it in place.
+                        Some(mut open) => {
+                            let open_version = open.version;
+                            open.rate = saved.rate;
+                            if save_or_conflict::<tax_rate::Entity, _>(
+                                tx,
+                                &open,
+                                open_version,
+                                None,
+                            )
+                            .await?
+                            .is_none()
+                            {
+                                return Ok(None);
+                            }
+                        }
+                        None => {
+                            TaxRates::insert(tx, rate_row(id, saved.rate.get(), at)).await?;
+                        }
+                    }
+                }
+                Ok(Some(saved))
+            })
+        })
+        .await
+    }
+}
+
+fn rate_row(tax_id: i64, rate: Decimal, from: chrono::DateTime<chrono::Utc>) -> tax_rate::Model {
+    tax_rate::Model {
+        id: 0,
+        tax_id,
+        rate: rate.into(),
+        valid_from: from,
+        valid_to: None,
+        created_at: from,
+        updated_at: from,
+        version: 1,
+    }
+}
+
+fn valid_code(code: &str) -> Result<String, BillingError> {
+    let code = code.trim();
+    let allowed = code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if code.is_empty() || code.len() > 50 || !allowed {
+        return Err(BillingError::invalid(
+            "code must be 1 to 50 letters, digits, '_' or '-'",
+        ));
+    }
+    Ok(code.to_owned())
+}
+
+fn valid_region(region: Option<&str>) -> Result<Option<String>, BillingError> {
+    match region.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(region) if region.chars().count() <= 10 => Ok(Some(region.to_owned())),
+        Some(_) => Err(BillingError::invalid(
+            "region_code must be at most 10 characters",
+        )),
+    }
+}

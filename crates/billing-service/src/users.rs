@@ -1,0 +1,530 @@
+//! Users, their personal details and their support cases.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use billing_domain::entities::{user, user_case, user_details};
+use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
+use billing_domain::{PasswordHash, validate_country_code};
+use billing_repository::{
+    Page, Repository, RepositoryError, UserCases, UserDetailsRepository, Users, normalize_email,
+};
+use serde::Deserialize;
+
+use crate::text::{optional_bounded_text, valid_text};
+use crate::versioned::save_or_conflict;
+use crate::{Billing, BillingError, now};
+
+/// Shorter passwords are refused.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longer passwords are refused (hashing cost is bounded).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// The longest e-mail address accepted (RFC 5321 path limit).
+pub const MAX_EMAIL_CHARS: usize = 320;
+
+/// A user to register.
+#[derive(Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// E-mail address; stored lower-case, unique.
+    pub email: String,
+    /// Password, 8 to 1024 characters; only its argon2id hash is kept.
+    pub password: String,
+    /// Role; `user` when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserRole>))]
+    pub role: Option<UserRole>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    /// New status (`deleted` is final).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserStatus>))]
+    pub status: Option<UserStatus>,
+    /// New role.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserRole>))]
+    pub role: Option<UserRole>,
+    /// New e-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The personal details of a user, replaced as a whole.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserDetailsInput {
+    /// Given name.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Telephone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Company.
+    #[serde(default)]
+    pub company: Option<String>,
+    /// Tax identification number.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+    /// Street address.
+    #[serde(default)]
+    pub address_line1: Option<String>,
+    /// Second address line.
+    #[serde(default)]
+    pub address_line2: Option<String>,
+    /// City.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Postal code.
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[serde(default)]
+    pub country_code: Option<String>,
+}
+
+/// A support case to open.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    /// One-line summary, 1 to 200 characters.
+    pub subject: String,
+    /// Full text, not empty.
+    pub description: String,
+}
+
+/// Changes to a support case; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CaseChanges {
+    /// New status (`closed` is final).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::CaseStatus>))]
+    pub status: Option<CaseStatus>,
+    /// New summary.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// New text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Billing {
+    /// Registers a user (status `pending`) with an argon2id password hash.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] for a malformed e-mail or a password of
+    /// the wrong length; [`BillingError::AlreadyExists`] when the e-mail is
+    /// taken (case-insensitively).
+    pub async fn register_user(&self, new: NewUser) -> Result<user::Model, BillingError> {
+        let email = valid_email(&new.email)?;
+        let password_hash = hash_password(new.password).await?;
+        let user = user::Model {
+            id: 0,
+            email,
+            password_hash,
+            status: UserStatus::Pending,
+            role: new.role.unwrap_or(UserRole::User),
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        };
+        Ok(Users::insert(self.db(), user).await?)
+    }
+
+    /// The user `id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn user(&self, id: i64) -> Result<user::Model, BillingError> {
+        Ok(Users::get(self.db(), id).await?)
+    }
+
+    /// Users, optionally filtered by status and role, by id.
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] for a page out of range.
+    pub async fn list_users(
+        &self,
+        status: Option<UserStatus>,
+        role: Option<UserRole>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<user::Model>, BillingError> {
+        Ok(Users::list(self.db(), status, role, page, per_page).await?)
+    }
+
+    /// Changes a user's status, role or e-mail.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::Validation`] (malformed e-mail, leaving `deleted`),
+    /// [`BillingError::AlreadyExists`] (e-mail taken).
+    pub async fn update_user(
+        &self,
+        id: i64,
+        changes: UserChanges,
+        expected_version: Option<i32>,
+    ) -> Result<user::Model, BillingError> {
+        let email = changes.email.as_deref().map(valid_email).transpose()?;
+        self.update_versioned::<user::Entity, _>(id, expected_version, |user| {
+            if let Some(status) = changes.status {
+                check_user_status_change(user.status, status)?;
+                user.status = status;
+            }
+            if let Some(role) = changes.role {
+                user.role = role;
+            }
+            if let Some(email) = &email {
+                user.email.clone_from(email);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a user: status `deleted`, e-mail and password replaced by
+    /// placeholders and personal details erased, in one transaction. The
+    /// row stays, so the user's invoices keep their customer.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`].
+    pub async fn delete_user(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+    ) -> Result<(), BillingError> {
+        self.retrying_transaction(move |tx| {
+            Box::pin(async move {
+                let mut user = Users::get(tx, id).await?;
+                let read_version = user.version;
+                if let Some(expected) = expected_version
+                    && expected != read_version
+                {
+                    return Err(BillingError::VersionMismatch {
+                        entity: "user",
+                        current: read_version,
+                    });
+                }
+                user.status = UserStatus::Deleted;
+                user.email = format!("deleted-user-{id}@deleted.invalid");
+                user.password_hash = PasswordHash(String::from("!deleted"));
+                if save_or_conflict::<user::Entity, _>(tx, &user, read_version, expected_version)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                if let Some(details) = UserDetailsRepository::find_by_user(tx, id).await? {
+                    match UserDetailsRepository::delete(tx, details.id, details.version).await {
+                        Ok(()) => {}
+                        Err(RepositoryError::ConcurrentModification { .. }) => return Ok(None),
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                Ok(Some(()))
+            })
+        })
+        .await
+    }
+
+    /// Stores the personal details of user `user_id`, replacing the old ones.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user;
+    /// [`BillingError::Validation`] for a bad country code.
+    pub async fn put_user_details(
+        &self,
+        user_id: i64,
+        input: UserDetailsInput,
+        expected_version: Option<i32>,
+    ) -> Result<user_details::Model, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        let country_code = input
+            .country_code
+            .as_deref()
+            .map(validate_country_code)
+            .transpose()?;
+        // The longest value of each field is its column's length.
+        let text = |field: &str, value: &Option<String>, max_chars: usize| {
+            optional_bounded_text(field, value.as_deref(), max_chars)
+        };
+        let first_name = text("first_name", &input.first_name, 100)?;
+        let last_name = text("last_name", &input.last_name, 100)?;
+        let phone = text("phone", &input.phone, 50)?;
+        let company = text("company", &input.company, 200)?;
+        let tax_id = text("tax_id", &input.tax_id, 50)?;
+        let address_line1 = text("address_line1", &input.address_line1, 200)?;
+        let address_line2 = text("address_line2", &input.address_line2, 200)?;
+        let city = text("city", &input.city, 100)?;
+        let postal_code = text("postal_code", &input.postal_code, 20)?;
+        let fill = |details: &mut user_details::Model| {
+            details.first_name.clone_from(&first_name);
+            details.last_name.clone_from(&last_name);
+            details.phone.clone_from(&phone);
+            details.company.clone_from(&company);
+            details.tax_id.clone_from(&tax_id);
+            details.address_line1.clone_from(&address_line1);
+            details.address_line2.clone_from(&address_line2);
+            details.city.clone_from(&city);
+            details.postal_code.clone_from(&postal_code);
+            details.country_code.clone_from(&country_code);
+        };
+        match UserDetailsRepository::find_by_user(self.db(), user_id).await? {
+            Some(existing) => {
+                self.update_versioned::<user_details::Entity, _>(
+                    existing.id,
+                    expected_version,
+                    |details| {
+                        fill(details);
+                        Ok(())
+                    },
+                )
+                .await
+            }
+            None => {
+                let mut details = user_details::Model {
+                    id: 0,
+                    user_id,
+                    first_name: None,
+                    last_name: None,
+                    phone: None,
+                    company: None,
+                    tax_id: None,
+                    address_line1: None,
+                    address_line2: None,
+                    city: None,
+                    postal_code: None,
+                    country_code: None,
+                    created_at: now(),
+                    updated_at: now(),
+                    version: 1,
+                };
+                fill(&mut details);
+                Ok(UserDetailsRepository::insert(self.db(), details).await?)
+            }
+        }
+    }
+
+    /// The personal details of user `user_id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] when the user or their details are absent.
+    pub async fn user_details(&self, user_id: i64) -> Result<user_details::Model, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        UserDetailsRepository::find_by_user(self.db(), user_id)
+            .await?
+            .ok_or_else(|| BillingError::not_found("user_details", user_id))
+    }
+
+    /// Erases the personal details of user `user_id` (the row is deleted);
+    /// invoices are kept. Erasing absent details succeeds.
+    ///
+    /// With `expected_version`, details at another version are not erased
+    /// ([`BillingError::VersionMismatch`]); without one, a concurrent change
+    /// is re-read and the erase retried.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user,
+    /// [`BillingError::VersionMismatch`].
+    pub async fn erase_user_details(
+        &self,
+        user_id: i64,
+        expected_version: Option<i32>,
+    ) -> Result<(), BillingError> {
+        Users::get(self.db(), user_id).await?;
+        for _ in 0..self.settings().max_attempts {
+            let Some(details) = UserDetailsRepository::find_by_user(self.db(), user_id).await?
+            else {
+                return Ok(());
+            };
+            let version = expected_version.unwrap_or(details.version);
+            match UserDetailsRepository::delete(self.db(), details.id, version).await {
+                Ok(()) => return Ok(()),
+                Err(RepositoryError::ConcurrentModification { actual, .. })
+                    if expected_version.is_some() =>
+                {
+                    return Err(BillingError::VersionMismatch {
+                        entity: "user_details",
+                        current: actual,
+                    });
+                }
+                Err(RepositoryError::ConcurrentModification { .. }) => {}
+                // Erased by someone else meanwhile: erased all the same.
+                Err(RepositoryError::NotFound { .. }) => return Ok(()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(BillingError::Locked {
+            resource: format!("user_details of user {user_id}"),
+        })
+    }
+
+    /// Opens a support case for user `user_id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user;
+    /// [`BillingError::Validation`] for an empty subject or description.
+    pub async fn open_case(
+        &self,
+        user_id: i64,
+        new: NewCase,
+    ) -> Result<user_case::Model, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        let case = user_case::Model {
+            id: 0,
+            user_id,
+            subject: valid_text("subject", &new.subject, 200)?,
+            description: valid_text("description", &new.description, 20_000)?,
+            status: CaseStatus::Open,
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        };
+        Ok(UserCases::insert(self.db(), case).await?)
+    }
+
+    /// The support cases of user `user_id`, by id.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`] for an unknown user.
+    pub async fn list_cases(
+        &self,
+        user_id: i64,
+        status: Option<CaseStatus>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<user_case::Model>, BillingError> {
+        Users::get(self.db(), user_id).await?;
+        Ok(UserCases::by_user(self.db(), user_id, status, page, per_page).await?)
+    }
+
+    /// Changes a support case.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
+    /// [`BillingError::InvalidTransition`] (a closed case),
+    /// [`BillingError::Validation`].
+    pub async fn update_case(
+        &self,
+        id: i64,
+        changes: CaseChanges,
+        expected_version: Option<i32>,
+    ) -> Result<user_case::Model, BillingError> {
+        let subject = changes
+            .subject
+            .as_deref()
+            .map(|s| valid_text("subject", s, 200))
+            .transpose()?;
+        let description = changes
+            .description
+            .as_deref()
+            .map(|d| valid_text("description", d, 20_000))
+            .transpose()?;
+        self.update_versioned::<user_case::Entity, _>(id, expected_version, |case| {
+            if case.status == CaseStatus::Closed {
+                return Err(BillingError::invalid_transition(
+                    "cannot change the case: it is closed",
+                ));
+            }
+            if let Some(status) = changes.status {
+                case.status = status;
+            }
+            if let Some(subject) = &subject {
+                case.subject.clone_from(subject);
+            }
+            if let Some(description) = &description {
+                case.description.clone_from(description);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The support case `id`.
+    ///
+    /// # Errors
+    /// [`BillingError::NotFound`].
+    pub async fn case(&self, id: i64) -> Result<user_case::Model, BillingError> {
+        Ok(Repository::<user_case::Entity>::get(self.db(), id).await?)
+    }
+}
+
+fn check_user_status_change(from: UserStatus, to: UserStatus) -> Result<(), BillingError> {
+    match from {
+        UserStatus::Deleted if to != UserStatus::Deleted => Err(BillingError::invalid_transition(
+            "cannot change the status of the user: it is deleted",
+        )),
+        UserStatus::Pending | UserStatus::Active | UserStatus::Suspended | UserStatus::Deleted => {
+            Ok(())
+        }
+    }
+}
+
+/// A syntactically plausible e-mail address, trimmed and lower-cased.
+fn valid_email(email: &str) -> Result<String, BillingError> {
+    let email = normalize_email(email);
+    let plausible = email.chars().count() <= MAX_EMAIL_CHARS
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if plausible {
+        Ok(email)
+    } else {
+        Err(BillingError::invalid("email is not a valid e-mail address"))
+    }
+}
+
+/// Hashes a password with argon2id (OWASP parameters: 19 MiB, 2 passes) on
+/// the blocking pool, so the async workers keep serving.
+async fn hash_password(password: String) -> Result<PasswordHash, BillingError> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(BillingError::invalid(format!(
+            "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    tokio::task::spawn_blocking(move || {
+        let params = Params::new(19 * 1024, 2, 1, None).map_err(internal)?;
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| PasswordHash(hash.to_string()))
+            .map_err(internal)
+    })
+    .await
+    .map_err(internal)?
+}
+
+fn internal(error: impl std::fmt::Display) -> BillingError {
+    BillingError::Internal {
+        source: error.to_string().into(),
+    }
+}

@@ -1,0 +1,131 @@
+//! Read-modify-save with optimistic locking: the expected version a caller
+//! passes, or bounded re-reads when it passes none.
+
+use billing_repository::{
+    Executor, Repository, RepositoryError, Transaction, TransactionFuture, Versioned,
+};
+
+use crate::{Billing, BillingError};
+
+impl Billing {
+    /// Loads row `id` of `E`, lets `apply` change it, and saves it with a
+    /// version check.
+    ///
+    /// With `expected_version`, a row at another version is refused with
+    /// [`BillingError::VersionMismatch`] and nothing is written. Without one,
+    /// a save that loses to a concurrent writer re-reads the row and
+    /// re-applies `apply` (which re-validates against the new state), up to
+    /// `max_attempts` times, then gives up with [`BillingError::Locked`].
+    pub(crate) async fn update_versioned<E, F>(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+        mut apply: F,
+    ) -> Result<E::Model, BillingError>
+    where
+        E: Versioned,
+        F: FnMut(&mut E::Model) -> Result<(), BillingError>,
+    {
+        let db = self.db();
+        for _ in 0..self.settings().max_attempts {
+            let mut model = Repository::<E>::get(db, id).await?;
+            let read_version = E::version_of(&model);
+            if let Some(expected) = expected_version
+                && expected != read_version
+            {
+                return Err(BillingError::VersionMismatch {
+                    entity: E::NAME,
+                    current: read_version,
+                });
+            }
+            apply(&mut model)?;
+            match save_or_conflict::<E, _>(db, &model, read_version, expected_version).await? {
+                Some(saved) => return Ok(saved),
+                None => tracing::debug!(entity = E::NAME, id, "concurrent change; re-reading"),
+            }
+        }
+        Err(BillingError::Locked {
+            resource: format!("{} {id}", E::NAME),
+        })
+    }
+}
+
+impl Billing {
+    /// Runs `work` in a transaction. `Ok(None)` means a save inside lost a
+    /// race: the transaction is rolled back and `work` runs again in a new
+    /// one (up to `max_attempts` times), re-reading and re-applying
+    /// everything. `Err` rolls back and ends.
+    pub(crate) async fn retrying_transaction<T, F>(&self, mut work: F) -> Result<T, BillingError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnMut(&'t Transaction) -> TransactionFuture<'t, Result<Option<T>, BillingError>>
+            + Send,
+    {
+        for _ in 0..self.settings().max_attempts {
+            let work = &mut work;
+            let attempt = self
+                .db()
+                .transaction(move |tx| {
+                    let unit = work(tx);
+                    Box::pin(async move {
+                        match unit.await {
+                            Ok(Some(done)) => Ok(done),
+                            // An error, so the transaction rolls back what the
+                            // losing attempt wrote before it lost.
+                            Ok(None) => Err(Attempt::LostRace),
+                            Err(error) => Err(Attempt::Failed(error)),
+                        }
+                    })
+                })
+                .await;
+            match attempt {
+                Ok(done) => return Ok(done),
+                Err(Attempt::LostRace) => {
+                    tracing::debug!("concurrent change inside a transaction; running it again");
+                }
+                Err(Attempt::Failed(error)) => return Err(error),
+            }
+        }
+        Err(BillingError::Locked {
+            resource: "the records of this change".to_owned(),
+        })
+    }
+}
+
+/// How one attempt of [`Billing::retrying_transaction`] ended short of done.
+enum Attempt {
+    LostRace,
+    Failed(BillingError),
+}
+
+impl From<RepositoryError> for Attempt {
+    fn from(error: RepositoryError) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+/// Saves `model` expecting `read_version`. A lost race is `Ok(None)` when the
+/// caller asked for no particular version (so it may retry), and
+/// [`BillingError::VersionMismatch`] when it did.
+pub(crate) async fn save_or_conflict<E, X>(
+    exec: &X,
+    model: &E::Model,
+    read_version: i32,
+    expected_version: Option<i32>,
+) -> Result<Option<E::Model>, BillingError>
+where
+    E: Versioned,
+    X: Executor,
+{
+    match Repository::<E>::save(exec, model, read_version).await {
+        Ok(saved) => Ok(Some(saved)),
+        Err(RepositoryError::ConcurrentModification { actual, .. }) => match expected_version {
+            Some(_) => Err(BillingError::VersionMismatch {
+                entity: E::NAME,
+                current: actual,
+            }),
+            None => Ok(None),
+        },
+        Err(other) => Err(other.into()),
+    }
+}
