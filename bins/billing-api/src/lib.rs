@@ -1,0 +1,42 @@
+//! `billing-api`: the actix-web binary over the billing crates, implementing
+//! the HTTP contract of `../shared/API.md`.
+//!
+//! One command starts it on a bare machine (a SQLite file and in-process
+//! coordination); the same binary runs as one of many instances on
+//! PostgreSQL and Redis.
+//!
+//! - [`configuration`] — [`Settings`]: flags and environment variables;
+//! - [`startup`] — [`Application`]: wiring, listener, server, shutdown;
+//! - [`state`] — [`AppState`]: the handles handlers share;
+//! - [`problem`] — [`ApiError`] / [`Problem`]: RFC 9457 error bodies, and
+//!   problems for the framework's own errors;
+//! - [`auth`] — bearer-token authentication of `/api/v1`;
+//! - [`telemetry`] — logging, request ids, request logs;
+//! - [`metrics`] — Prometheus metrics and `GET /metrics`;
+//! - [`openapi`] — the OpenAPI document and `GET /openapi.json`;
+//! - [`routes`] — the routes: `/health/*` and the resources of `/api/v1`;
+//! - [`request`] / [`response`] — JSON bodies kept as received, `If-Match`,
+//!   pages; responses built once, with `ETag` and `Location`;
+//! - [`idempotency`] — `Idempotency-Key`: scope, fingerprint, replay;
+//! - [`representation`] — money, rates and timestamps in responses;
+//! - [`seed`] — the default currency of a fresh database.
+
+pub mod auth;
+pub mod configuration;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod representation;
+pub mod request;
+pub mod response;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use configuration::Settings;
+pub use problem::{ApiError, Problem, ProblemCode};
+pub use startup::{Application, StartupError};
+pub use state::AppState;

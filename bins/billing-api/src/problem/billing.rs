@@ -1,0 +1,252 @@
+//! The one mapping of the use cases' [`BillingError`] onto [`ApiError`]:
+//! each variant has one status and one stable `code`.
+//!
+//! | error | status | code |
+//! |---|---|---|
+//! | `NotFound` | 404 | `not_found` |
+//! | `AlreadyExists` | 409 | `already_exists` |
+//! | `InvalidTransition` | 409 | `invalid_transition` |
+//! | `VersionMismatch` | 412 | `version_mismatch` (+ `current_version`) |
+//! | `Locked` | 409 | `locked` |
+//! | `IdempotencyInFlight` | 409 | `idempotency_in_flight` |
+//! | `IdempotencyKeyReused` | 422 | `idempotency_key_reused` |
+//! | `Validation` | 400 | `validation_failed` |
+//! | `InUse` | 409 | `in_use` |
+//! | `Unavailable` | 503 | `dependency_unavailable` |
+//! | `Internal` | 500 | `internal_error` |
+//!
+//! Client errors carry the use case's message, which is written for API
+//! users. Server errors name at most the dependency that failed; their
+//! cause is logged with the request id (see [`ApiError`]), never sent.
+
+use billing_service::{BillingError, Dependency};
+
+use super::{ApiError, ProblemCode};
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        let (code, detail) = match &error {
+            BillingError::NotFound { entity, key } => (
+                ProblemCode::NotFound,
+                format!("{} {key} not found", resource_name(entity)),
+            ),
+            BillingError::AlreadyExists { entity, field } => (
+                ProblemCode::AlreadyExists,
+                format!(
+                    "a {} with this {field} already exists",
+                    resource_name(entity)
+                ),
+            ),
+            BillingError::InvalidTransition { message, .. } => {
+                (ProblemCode::InvalidTransition, message.clone())
+            }
+            BillingError::VersionMismatch { entity, current } => {
+                let current = *current;
+                return Self::new(
+                    ProblemCode::VersionMismatch,
+                    format!(
+                        "the {} is at version {current}, not the one in If-Match; read it again",
+                        resource_name(entity)
+                    ),
+                )
+                .with_extension("current_version", current)
+                .with_source(error);
+            }
+            BillingError::Locked { .. } => (ProblemCode::Locked, error.to_string()),
+            BillingError::IdempotencyInFlight => (
+                ProblemCode::IdempotencyInFlight,
+                "a request with this Idempotency-Key is still being processed; retry later"
+                    .to_owned(),
+            ),
+            BillingError::IdempotencyKeyReused => (
+                ProblemCode::IdempotencyKeyReused,
+                "this Idempotency-Key was used for a different request (method, path or body); \
+                 send a new key"
+                    .to_owned(),
+            ),
+            BillingError::Validation { message, .. } => {
+                (ProblemCode::ValidationFailed, message.clone())
+            }
+            BillingError::InUse { message } => (ProblemCode::InUse, message.clone()),
+            BillingError::Unavailable { dependency, .. } => {
+                let name = match dependency {
+                    Dependency::Database => "the database",
+                    Dependency::Coordination => "Redis",
+                };
+                (
+                    ProblemCode::DependencyUnavailable,
+                    format!("{name} is unavailable; retry later"),
+                )
+            }
+            BillingError::Internal { .. } => return Self::internal(error),
+        };
+        Self::new(code, detail).with_source(error)
+    }
+}
+
+/// The name of a resource as the API calls it (`tarif_plan` is a `plan`).
+fn resource_name(entity: &str) -> &str {
+    match entity {
+        "tarif_plan" => "plan",
+        "user_invoice" => "invoice",
+        "user_case" => "case",
+        "user_details" => "user details",
+        "tax_rate" => "tax rate",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(error: BillingError) -> ApiError {
+        ApiError::from(error)
+    }
+
+    #[test]
+    fn every_variant_has_its_status_and_code() {
+        let cases = [
+            (
+                BillingError::NotFound {
+                    entity: "tarif_plan",
+                    key: "pro".into(),
+                },
+                404,
+                "not_found",
+            ),
+            (
+                BillingError::AlreadyExists {
+                    entity: "user",
+                    field: "email".into(),
+                },
+                409,
+                "already_exists",
+            ),
+            (
+                BillingError::InvalidTransition {
+                    message: "cannot pay the invoice: it is paid".into(),
+                    source: None,
+                },
+                409,
+                "invalid_transition",
+            ),
+            (
+                BillingError::VersionMismatch {
+                    entity: "user_invoice",
+                    current: 3,
+                },
+                412,
+                "version_mismatch",
+            ),
+            (
+                BillingError::Locked {
+                    resource: "invoice 4".into(),
+                },
+                409,
+                "locked",
+            ),
+            (
+                BillingError::IdempotencyInFlight,
+                409,
+                "idempotency_in_flight",
+            ),
+            (
+                BillingError::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (
+                BillingError::Validation {
+                    message: "slug must be …".into(),
+                    source: None,
+                },
+                400,
+                "validation_failed",
+            ),
+            (
+                BillingError::InUse {
+                    message: "the currency is still referenced by other records".into(),
+                },
+                409,
+                "in_use",
+            ),
+            (
+                BillingError::Unavailable {
+                    dependency: Dependency::Coordination,
+                    source: "connection refused (os error 111)".into(),
+                },
+                503,
+                "dependency_unavailable",
+            ),
+            (
+                BillingError::Internal {
+                    source: "syntax error at or near SELECT".into(),
+                },
+                500,
+                "internal_error",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let mapped = map(error);
+            assert_eq!(mapped.problem().status, status, "{mapped}");
+            assert_eq!(mapped.code().as_str(), code, "{mapped}");
+        }
+    }
+
+    #[test]
+    fn details_speak_the_api_language() {
+        let mapped = map(BillingError::NotFound {
+            entity: "tarif_plan",
+            key: "pro".into(),
+        });
+        assert_eq!(mapped.problem().detail, "plan pro not found");
+        let mapped = map(BillingError::Validation {
+            message: "slug must be 1 to 100 lower-case letters".into(),
+            source: None,
+        });
+        assert_eq!(
+            mapped.problem().detail,
+            "slug must be 1 to 100 lower-case letters"
+        );
+    }
+
+    #[test]
+    fn version_mismatch_carries_the_current_version() {
+        let mapped = map(BillingError::VersionMismatch {
+            entity: "user",
+            current: 7,
+        });
+        let body = serde_json::to_value(mapped.problem()).unwrap();
+        assert_eq!(body["current_version"], json!(7));
+    }
+
+    #[test]
+    fn server_errors_name_the_dependency_but_never_the_cause() {
+        let mapped = map(BillingError::Unavailable {
+            dependency: Dependency::Database,
+            source: "password authentication failed for user billing".into(),
+        });
+        assert_eq!(
+            mapped.problem().detail,
+            "the database is unavailable; retry later"
+        );
+        let mapped = map(BillingError::Unavailable {
+            dependency: Dependency::Coordination,
+            source: "connection refused (os error 111)".into(),
+        });
+        assert_eq!(mapped.problem().detail, "Redis is unavailable; retry later");
+        assert_eq!(mapped.problem().status, 503);
+        let mapped = map(BillingError::Internal {
+            source: "syntax error at or near SELECT".into(),
+        });
+        let text = serde_json::to_string(mapped.problem()).unwrap();
+        assert!(!text.contains("SELECT"), "{text}");
+        assert!(!mapped.to_string().contains("SELECT"), "{mapped}");
+        // The cause is kept for the log.
+        let chain = super::super::ErrorChain(&mapped).to_string();
+        assert!(chain.contains("SELECT"), "{chain}");
+    }
+}

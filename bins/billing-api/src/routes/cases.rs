@@ -1,0 +1,194 @@
+//! Support cases: open and list a user's cases (`/users/{id}/cases`), read
+//! and change one (`/cases/{id}`; `closed` is final).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use billing_domain::entities::user_case;
+use billing_domain::enums::CaseStatus;
+use billing_service::{CaseChanges, NewCase};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::problem::{ApiError, Problem};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
+use crate::response::{ListResponse, Reply};
+use crate::state::AppState;
+
+/// Registers the routes of this module.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/users/{id}/cases")
+                .route(web::get().to(list_cases))
+                .route(web::post().to(create_case)),
+        )
+        .service(
+            web::resource("/cases/{id}")
+                .route(web::get().to(get_case))
+                .route(web::patch().to(update_case)),
+        );
+}
+
+/// A support case.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CaseResponse {
+    /// Identity.
+    pub id: i64,
+    /// The user the case is about.
+    pub user_id: i64,
+    /// One-line summary.
+    pub subject: String,
+    /// Full text.
+    pub description: String,
+    /// Where the case stands.
+    #[schema(value_type = billing_service::openapi::CaseStatus)]
+    pub status: CaseStatus,
+    /// Creation time (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// Last change (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+    /// Version, also sent as `ETag`.
+    pub version: i32,
+}
+
+impl From<user_case::Model> for CaseResponse {
+    fn from(case: user_case::Model) -> Self {
+        Self {
+            id: case.id,
+            user_id: case.user_id,
+            subject: case.subject,
+            description: case.description,
+            status: case.status,
+            created_at: case.created_at,
+            updated_at: case.updated_at,
+            version: case.version,
+        }
+    }
+}
+
+/// `?status=&page=&per_page=` of a user's cases.
+#[derive(Clone, Copy, Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListQuery {
+    /// Only cases with this status.
+    #[param(value_type = Option<billing_service::openapi::CaseStatus>)]
+    pub status: Option<CaseStatus>,
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1)]
+    pub page: Option<u64>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u64>,
+}
+
+/// 200 with the case and its `ETag`.
+fn ok(case: user_case::Model) -> Result<Reply, ApiError> {
+    let version = case.version;
+    Ok(Reply::ok(&CaseResponse::from(case))?.with_etag(version))
+}
+
+/// Opens a support case for a user (status `open`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/cases",
+    tag = "cases",
+    params(("id" = i64, Path, description = "The user's id"), KeyParam),
+    request_body = NewCase,
+    responses(
+        (status = 201, description = "Opened", body = CaseResponse,
+            headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_case(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<i64>,
+    key: KeyHeader,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::optional_key(&request, &key, body.bytes())?;
+    let new: NewCase = body.parse()?;
+    let user_id = id.into_inner();
+    idempotency::run(state.billing(), key.as_ref(), async {
+        let case = state.billing().open_case(user_id, new).await?;
+        let location = format!("/api/v1/cases/{}", case.id);
+        let version = case.version;
+        Ok(Reply::created(&CaseResponse::from(case), &location)?.with_etag(version))
+    })
+    .await
+}
+
+/// Lists a user's support cases by id, optionally of one status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/cases",
+    tag = "cases",
+    params(("id" = i64, Path, description = "The user's id"), CaseListQuery),
+    responses(
+        (status = 200, description = "A page of cases", body = ListResponse<CaseResponse>),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_cases(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    query: web::Query<CaseListQuery>,
+) -> Result<Reply, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.page, query.per_page)?;
+    let cases = state
+        .billing()
+        .list_cases(id.into_inner(), query.status, page.page, page.per_page)
+        .await?;
+    Reply::ok(&ListResponse::from_page(cases, CaseResponse::from))
+}
+
+/// Reads a support case.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = i64, Path, description = "The case's id")),
+    responses(
+        (status = 200, description = "The case", body = CaseResponse,
+            headers(("ETag" = String, description = "Its version"))),
+        (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_case(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Reply, ApiError> {
+    ok(state.billing().case(id.into_inner()).await?)
+}
+
+/// Changes a support case: its status, subject or description.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = i64, Path, description = "The case's id"), IfMatchHeader),
+    request_body = CaseChanges,
+    responses(
+        (status = 200, description = "The changed case", body = CaseResponse,
+            headers(("ETag" = String, description = "Its new version"))),
+        (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is closed (`invalid_transition`) or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_case(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody,
+) -> Result<Reply, ApiError> {
+    let changes: CaseChanges = body.parse()?;
+    ok(state
+        .billing()
+        .update_case(id.into_inner(), changes, if_match.0)
+        .await?)
+}

@@ -1,0 +1,330 @@
+//! Wiring: [`Application::build`] checks the settings, connects the
+//! database (and migrates and seeds it), sets up coordination, binds the
+//! listener and builds the actix-web server; [`Application::run_until_stopped`]
+//! serves until a signal or [`ServerHandle::stop`].
+//!
+//! Shutdown: on SIGTERM the server stops accepting connections, lets the
+//! requests in flight finish for at most `BILLING_SHUTDOWN_TIMEOUT` (30 s by
+//! default), then stops; SIGINT (Ctrl-C) and SIGQUIT stop at once. In both
+//! cases transactions that did not commit roll back. After the server has
+//! stopped, the database pool is closed.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use billing_concurrency::{Coordination, CoordinationError};
+use billing_repository::{Backend, Database, RepositoryError};
+use billing_service::{Billing, BillingSettings};
+
+use crate::auth::{BearerAuth, require_bearer_token};
+use crate::configuration::{ConfigError, Settings};
+use crate::metrics::{Metrics, MetricsError};
+use crate::problem::{BoxError, framework};
+use crate::seed::{SeedOutcome, ensure_default_currency};
+use crate::state::AppState;
+use crate::telemetry::request_telemetry;
+use crate::{metrics, openapi, routes};
+
+/// Why the application could not start. Each message says what failed;
+/// the cause is the error's `source` (print with `{:#}` in anyhow, or walk
+/// the chain).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The settings do not work together.
+    #[error(transparent)]
+    Configuration(#[from] ConfigError),
+    /// The database could not be opened.
+    #[error("cannot open the database")]
+    Database(#[source] RepositoryError),
+    /// Applying the migrations failed (nothing of the failed run is
+    /// committed on PostgreSQL).
+    #[error("cannot apply the database migrations")]
+    Migration(#[source] BoxError),
+    /// Seeding the default currency failed.
+    #[error("cannot seed the default currency (has the schema been migrated?)")]
+    Seed(#[source] RepositoryError),
+    /// The coordination backend could not be set up or Redis does not
+    /// answer.
+    #[error("cannot set up coordination over Redis at {url}")]
+    Coordination {
+        /// `REDIS_URL` without its password.
+        url: String,
+        /// What failed.
+        #[source]
+        source: CoordinationError,
+    },
+    /// The in-process coordination backend refused its settings.
+    #[error("cannot set up in-process coordination")]
+    EmbeddedCoordination(#[source] CoordinationError),
+    /// The metrics registry could not be built.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {address}")]
+    Bind {
+        /// `BILLING_BIND`.
+        address: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The HTTP server failed to start or while running.
+    #[error("the HTTP server failed")]
+    Server(#[source] io::Error),
+}
+
+/// A built application: connected, migrated, listening, not yet serving.
+pub struct Application {
+    port: u16,
+    address: SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the application from `settings`: validates them, opens the
+    /// database, applies the migrations (`BILLING_MIGRATE_ON_START`), seeds
+    /// the default currency, sets up coordination (Redis when `REDIS_URL`
+    /// is set, checked with a ping; else in process), and binds
+    /// `BILLING_BIND` (port 0 picks a free port: see [`Self::port`]).
+    ///
+    /// # Errors
+    /// A [`StartupError`] naming the step that failed.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_routes(settings, |_config| {}).await
+    }
+
+    /// As [`Self::build`], with `extra_api_routes` registered in the
+    /// `/api/v1` scope after the built-in ones (behind the same
+    /// authentication and error handling). For embedding and tests.
+    ///
+    /// # Errors
+    /// As [`Self::build`].
+    pub async fn build_with_routes<F>(
+        settings: Settings,
+        extra_api_routes: F,
+    ) -> Result<Self, StartupError>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
+        settings.validate()?;
+        let auth = BearerAuth::new(settings.api_token.as_ref());
+        if auth.is_open() {
+            tracing::warn!(
+                bind = %settings.bind,
+                "BILLING_API_TOKEN is not set: /api/v1 is open to every client that can reach this address"
+            );
+        }
+
+        let database = connect_database(&settings).await?;
+        let coordination = connect_coordination(&settings, database.backend()).await?;
+        // Idempotency TTLs are settings of the coordination backend; the
+        // use cases run with their defaults.
+        let billing = Billing::new(database, coordination, BillingSettings::default());
+        let state = AppState::new(
+            billing,
+            settings.database_settings().max_connections,
+            settings.health_timeout,
+            settings.body_limit,
+        );
+        let metrics = Metrics::new()?;
+
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind,
+            source,
+        })?;
+        let address = listener.local_addr().map_err(StartupError::Server)?;
+        let server = build_server(
+            listener,
+            &settings,
+            state.clone(),
+            metrics,
+            auth,
+            extra_api_routes,
+        )?;
+        tracing::info!(%address, "billing-api listening");
+        Ok(Self {
+            port: address.port(),
+            address,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on (the chosen one when
+    /// `BILLING_BIND` had port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address the server listens on.
+    #[must_use]
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The shared state handlers see.
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle to stop the server: `handle.stop(true)` finishes the
+    /// requests in flight first, as SIGTERM does.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (signal or [`Self::handle`]),
+    /// then closes the database pool.
+    ///
+    /// # Errors
+    /// [`StartupError::Server`] when the server fails.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let served = self.server.await.map_err(StartupError::Server);
+        tracing::info!("billing-api stopped");
+        if let Err(error) = self.state.database().close().await {
+            tracing::warn!(error = %error, "closing the database pool failed");
+        }
+        served
+    }
+}
+
+/// Opens the pool, applies the migrations when enabled, seeds the default
+/// currency.
+async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
+    let database = billing_repository::connect(&settings.database_settings())
+        .await
+        .map_err(StartupError::Database)?;
+    tracing::info!(
+        target = database.target(),
+        backend = ?database.backend(),
+        "database connected"
+    );
+    if settings.migrate_on_start {
+        billing_migration::up_locked(database.connection())
+            .await
+            .map_err(|e| StartupError::Migration(Box::new(e)))?;
+        tracing::info!("database migrations applied");
+    }
+    match ensure_default_currency(&database)
+        .await
+        .map_err(StartupError::Seed)?
+    {
+        SeedOutcome::Created => tracing::info!(
+            code = crate::seed::SEED_CURRENCY_CODE,
+            "seeded the default currency"
+        ),
+        SeedOutcome::AlreadyPresent => {}
+        SeedOutcome::CodeTakenWithoutDefault => tracing::warn!(
+            code = crate::seed::SEED_CURRENCY_CODE,
+            "no currency is the default and the seed currency exists as a non-default one; \
+             mark one currency as default"
+        ),
+    }
+    Ok(database)
+}
+
+/// Redis when `REDIS_URL` is set (pinged once: a wrong URL or a Redis that
+/// is down stops the start), else the in-process backend.
+async fn connect_coordination(
+    settings: &Settings,
+    database_backend: Backend,
+) -> Result<Coordination, StartupError> {
+    let Some(redis) = settings.redis_settings() else {
+        match database_backend {
+            Backend::Postgres => tracing::warn!(
+                "REDIS_URL is not set: locks and idempotency keys live in this process, \
+                 so run a single instance only"
+            ),
+            Backend::Sqlite => {}
+        }
+        return Coordination::embedded_with(settings.embedded_coordination_settings())
+            .map_err(StartupError::EmbeddedCoordination);
+    };
+    let url = settings
+        .redis_url
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let coordination =
+        Coordination::redis(redis)
+            .await
+            .map_err(|source| StartupError::Coordination {
+                url: url.clone(),
+                source,
+            })?;
+    coordination
+        .ping()
+        .await
+        .map_err(|source| StartupError::Coordination {
+            url: url.clone(),
+            source,
+        })?;
+    tracing::info!(url = %url, "Redis connected");
+    Ok(coordination)
+}
+
+fn build_server<F>(
+    listener: TcpListener,
+    settings: &Settings,
+    state: AppState,
+    metrics: Metrics,
+    auth: BearerAuth,
+    extra_api_routes: F,
+) -> Result<Server, StartupError>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let state = web::Data::new(state);
+    let metrics = web::Data::new(metrics);
+    let auth = web::Data::new(auth);
+    let body_limit = settings.body_limit;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(auth.clone())
+            .app_data(framework::json_config(body_limit))
+            .app_data(framework::payload_config(body_limit))
+            .app_data(framework::path_config())
+            .app_data(framework::query_config())
+            // Inner to outer: the problem rewrite sees handler responses,
+            // telemetry sees the final response.
+            .wrap(from_fn(framework::problem_json_errors))
+            .wrap(from_fn(request_telemetry))
+            // `web::resource(..).route(..)`, not `App::route` or `#[get]`:
+            // those put the method guard on the resource, so a wrong method
+            // would answer 404 instead of 405.
+            .service(web::resource("/health/live").route(web::get().to(routes::health::live)))
+            .service(web::resource("/health/ready").route(web::get().to(routes::health::ready)))
+            .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+            .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
+            .service(
+                web::scope("/api/v1")
+                    .wrap(from_fn(require_bearer_token))
+                    .configure(routes::api_v1)
+                    .configure(extra_api_routes.clone()),
+            )
+            .default_service(web::to(framework::not_found))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_secs());
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers.get());
+    }
+    let server = server.listen(listener).map_err(StartupError::Server)?;
+    Ok(server.run())
+}

@@ -1,0 +1,26 @@
+//! Integration tests of `billing-api` over real HTTP: each test starts the
+//! application on a random loopback port over a fresh database, on SQLite
+//! with in-process coordination and (when `TEST_DATABASE_URL` and
+//! `TEST_REDIS_URL` are set) on PostgreSQL with Redis. [`instances`] runs
+//! three instances over one PostgreSQL database and one Redis.
+
+mod auth;
+mod cases;
+mod configuration;
+mod currencies;
+mod errors;
+mod fixtures;
+mod health;
+mod helpers;
+mod idempotency;
+mod instances;
+mod invoices;
+mod observability;
+mod openapi;
+mod outages;
+mod plans;
+mod rejections;
+mod startup;
+mod subscriptions;
+mod taxes;
+mod users;

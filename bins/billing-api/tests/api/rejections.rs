@@ -1,0 +1,148 @@
+//! Requests refused before any use case runs: without a token, with a
+//! wrong token, with an oversized body, without JSON. Each answers a 4xx
+//! problem and writes nothing.
+
+use billing_test_support::{TestDatabase, test_on_each_backend};
+use serde_json::{Value, json};
+
+use crate::fixtures::{billed, get_json, total};
+use crate::helpers::{TestOptions, assert_problem, spawn_app_with};
+
+async fn refused_requests_write_nothing(db: TestDatabase) -> anyhow::Result<()> {
+    let options = TestOptions {
+        body_limit: 1024,
+        ..TestOptions::default()
+    };
+    let app = spawn_app_with(db, options).await?;
+    let set = billed(&app, "max@example.com", "pro").await?;
+    let invoice = &set.invoice["id"];
+    let padding = "x".repeat(2048);
+    let writes: Vec<(&str, String, Value)> = vec![
+        (
+            "POST",
+            "/currencies".into(),
+            json!({"code": "USD", "name": "Dollar", "exchange_rate": "1.08"}),
+        ),
+        (
+            "POST",
+            "/taxes".into(),
+            json!({"name": "VAT", "code": "FR_VAT", "rate": "20", "country_code": "FR"}),
+        ),
+        (
+            "POST",
+            "/users".into(),
+            json!({"email": "new@example.com", "password": "correct horse battery"}),
+        ),
+        (
+            "POST",
+            "/plans".into(),
+            json!({"name": "B", "slug": "b", "price": "1", "currency": "EUR", "billing_period": "monthly"}),
+        ),
+        (
+            "POST",
+            "/subscriptions".into(),
+            json!({"user_id": set.user["id"], "plan_id": set.plan["id"]}),
+        ),
+        (
+            "POST",
+            "/invoices".into(),
+            json!({"user_id": set.user["id"], "plan_id": set.plan["id"]}),
+        ),
+        (
+            "POST",
+            format!("/invoices/{invoice}/pay"),
+            json!({"payment_method": "card"}),
+        ),
+        (
+            "POST",
+            format!("/subscriptions/{}/activate", set.subscription["id"]),
+            json!({}),
+        ),
+        (
+            "PATCH",
+            format!("/users/{}", set.user["id"]),
+            json!({"status": "active"}),
+        ),
+        (
+            "PATCH",
+            format!("/plans/{}", set.plan["id"]),
+            json!({"price": "99"}),
+        ),
+        (
+            "PUT",
+            format!("/users/{}/details", set.user["id"]),
+            json!({"city": "Rome"}),
+        ),
+    ];
+    for (method, path, body) in &writes {
+        let url = app.url(&format!("/api/v1{path}"));
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let request = |client: &reqwest::Client| {
+            client
+                .request(method.clone(), &url)
+                .header("Idempotency-Key", format!("k-{path}"))
+                .json(body)
+        };
+        // No token, a wrong token.
+        let response = request(&app.client).send().await?;
+        assert_problem(response, 401, "unauthorized").await?;
+        let response = request(&app.client)
+            .bearer_auth("not-the-token-at-all")
+            .send()
+            .await?;
+        assert_problem(response, 401, "unauthorized").await?;
+        // A body over the limit.
+        let mut big = body.clone();
+        big["padding"] = json!(padding);
+        let response = request(&app.api_client).json(&big).send().await?;
+        assert_problem(response, 413, "payload_too_large").await?;
+        let response = app
+            .api_client
+            .request(method.clone(), &url)
+            .header("Idempotency-Key", format!("raw-{path}"))
+            .header("Content-Type", "application/json")
+            .body(vec![b' '; 4096])
+            .send()
+            .await?;
+        assert_problem(response, 413, "payload_too_large").await?;
+    }
+
+    assert_eq!(total(&app, "/currencies").await?, 1);
+    assert_eq!(total(&app, "/taxes").await?, 0);
+    assert_eq!(total(&app, "/users").await?, 1);
+    assert_eq!(total(&app, "/plans?include_inactive=true").await?, 1);
+    assert_eq!(
+        total(&app, &format!("/users/{}/subscriptions", set.user["id"])).await?,
+        1
+    );
+    assert_eq!(
+        total(&app, &format!("/users/{}/invoices", set.user["id"])).await?,
+        1
+    );
+    for path in [
+        format!("/users/{}", set.user["id"]),
+        format!("/plans/{}", set.plan["id"]),
+        format!("/subscriptions/{}", set.subscription["id"]),
+        format!("/invoices/{invoice}"),
+    ] {
+        assert_eq!(get_json(&app, &path).await?["version"], 1, "{path} changed");
+    }
+    let details = app
+        .api_client
+        .get(app.url(&format!("/api/v1/users/{}/details", set.user["id"])))
+        .send()
+        .await?;
+    assert_problem(details, 404, "not_found").await?;
+    // The keys of refused requests are free: the same key now works.
+    let response = app
+        .api_client
+        .post(app.url("/api/v1/users"))
+        .header("Idempotency-Key", "k-/users")
+        .json(&json!({"email": "new@example.com", "password": "correct horse battery"}))
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 201);
+    Ok(())
+}
+
+test_on_each_backend!(refused_requests_write_nothing);
