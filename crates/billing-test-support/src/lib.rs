@@ -144,9 +144,9 @@ async fn connect_admin(admin_url: &str) -> anyhow::Result<DatabaseConnection> {
         .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_timeout(std::time::Duration::from_secs(5))
         .sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL at {DATABASE_URL_VAR}={admin_url}: {e}"))
+    Database::connect(options).await.map_err(|e| {
+        anyhow::anyhow!("cannot reach PostgreSQL at {DATABASE_URL_VAR}={admin_url}: {e}")
+    })
 }
 
 /// Replaces the database name (the URL path) of a PostgreSQL URL, keeping
