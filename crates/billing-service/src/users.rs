@@ -1,10 +1,10 @@
 //! Users, their personal details and their support cases.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::password_hash::{Output, ParamsString, SaltString};
 use std::sync::{LazyLock, mpsc};
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use billing_domain::entities::{user, user_case, user_details};
 use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
 use billing_domain::{PasswordHash, validate_country_code};
@@ -541,9 +541,11 @@ fn hasher() -> &'static mpsc::Sender<HashJob> {
         let started = std::thread::Builder::new()
             .name("password-hasher".to_owned())
             .spawn(move || {
+                // Allocated once for the life of the thread, reused by every hash.
+                let mut memory = vec![Block::default(); HASH_MEMORY_KIB as usize];
                 for (password, reply) in queue {
                     // The requester may have gone; its hash is then unused.
-                    let _ = reply.send(hash_now(&password));
+                    let _ = reply.send(hash_now(&password, &mut memory));
                 }
             });
         if let Err(error) = started {
@@ -554,17 +556,68 @@ fn hasher() -> &'static mpsc::Sender<HashJob> {
     &HASHER
 }
 
-fn hash_now(password: &str) -> Result<PasswordHash, BillingError> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(internal)?;
+/// Argon2 memory cost in KiB (OWASP: 19 MiB).
+const HASH_MEMORY_KIB: u32 = 19 * 1024;
+
+/// Hashes `password` with argon2id (19 MiB, 2 passes, 1 lane) into a PHC
+/// string, using `memory` (`HASH_MEMORY_KIB` blocks) instead of allocating.
+fn hash_now(password: &str, memory: &mut [Block]) -> Result<PasswordHash, BillingError> {
+    let params = Params::new(HASH_MEMORY_KIB, 2, 1, None).map_err(internal)?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| PasswordHash(hash.to_string()))
-        .map_err(internal)
+    let mut raw_salt = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut raw_salt).map_err(internal)?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Password)
+    })
+    .map_err(internal)?;
+    let phc = argon2::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(PasswordHash(phc.to_string()))
 }
 
 fn internal(error: impl std::fmt::Display) -> BillingError {
     BillingError::Internal {
         source: error.to_string().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::PasswordVerifier;
+
+    use super::*;
+
+    #[test]
+    fn hashes_verify_with_argon2_and_reuse_the_memory() {
+        let mut memory = vec![Block::default(); HASH_MEMORY_KIB as usize];
+        let first = hash_now("correct horse battery", &mut memory).unwrap();
+        let second = hash_now("correct horse battery", &mut memory).unwrap();
+        assert_ne!(first, second, "a fresh salt each time");
+        for hash in [&first, &second] {
+            assert!(
+                hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+                "{}",
+                hash.0
+            );
+            let parsed = argon2::PasswordHash::new(&hash.0).unwrap();
+            assert!(
+                Argon2::default()
+                    .verify_password(b"correct horse battery", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                Argon2::default()
+                    .verify_password(b"wrong", &parsed)
+                    .is_err()
+            );
+        }
     }
 }
