@@ -3,11 +3,11 @@
 
 use billing_domain::entities::currency;
 use billing_domain::{iso4217, money, validate_currency_code};
-use billing_repository::{Currencies, Page, Transaction};
+use billing_repository::{Currencies, Executor, MAX_PER_PAGE, Page, Transaction};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
-use crate::versioned::save_or_conflict;
+use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
 
 /// Decimal places kept for exchange rates (the column is `NUMERIC(19, 8)`).
@@ -198,14 +198,7 @@ impl Billing {
             Box::pin(async move {
                 let mut currency = Currencies::get(tx, id).await?;
                 let read_version = currency.version;
-                if let Some(expected) = expected_version
-                    && expected != read_version
-                {
-                    return Err(BillingError::VersionMismatch {
-                        entity: "currency",
-                        current: read_version,
-                    });
-                }
+                check_expected_version("currency", expected_version, read_version)?;
                 if currency.is_default {
                     apply(&mut currency)?;
                     return save_or_conflict::<currency::Entity, _>(
@@ -237,6 +230,23 @@ impl Billing {
     }
 }
 
+/// Every currency (there are at most a few hundred), through `exec`.
+pub(crate) async fn all_currencies<X: Executor>(
+    exec: &X,
+) -> Result<Vec<currency::Model>, BillingError> {
+    let mut all = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = Currencies::list(exec, page, MAX_PER_PAGE).await?;
+        let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
+        all.extend(batch.items);
+        if done {
+            return Ok(all);
+        }
+        page += 1;
+    }
+}
+
 /// Makes `new_default` the default currency inside `tx`: every rate is
 /// divided by its rate (units of it per old default), rounded to 8 places;
 /// the old default loses the flag first (the unique index allows one).
@@ -251,17 +261,7 @@ async fn rebase_on(
             "the new default currency needs a positive rate",
         ));
     }
-    let mut all = Vec::new();
-    let mut page = 1;
-    loop {
-        let batch = Currencies::list(tx, page, billing_repository::MAX_PER_PAGE).await?;
-        let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
-        all.extend(batch.items);
-        if done {
-            break;
-        }
-        page += 1;
-    }
+    let mut all = all_currencies(tx).await?;
     // The old default first: until it drops the flag, no other row may take it.
     all.sort_by_key(|c| (!c.is_default, c.id));
     let mut result = None;

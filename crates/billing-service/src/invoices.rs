@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::idempotency::{IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
-use crate::versioned::save_or_conflict;
+use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
 
 /// Writing under a lock stops this long before the lock's TTL runs out, so
@@ -450,14 +450,7 @@ async fn load_for_change(
     fence: LockFence,
 ) -> Result<user_invoice::Model, BillingError> {
     let invoice = Invoices::get(tx, id).await?;
-    if let Some(expected) = expected_version
-        && expected != invoice.version
-    {
-        return Err(BillingError::VersionMismatch {
-            entity: "user_invoice",
-            current: invoice.version,
-        });
-    }
+    check_expected_version("user_invoice", expected_version, invoice.version)?;
     if invoice
         .fencing_token
         .is_some_and(|stored| stored >= fence.token)

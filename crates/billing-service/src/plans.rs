@@ -6,10 +6,11 @@ use std::str::FromStr;
 use billing_domain::entities::{currency, tarif_plan};
 use billing_domain::enums::BillingPeriod;
 use billing_domain::{Numeric, PlanPrices, validate_plan_prices};
-use billing_repository::{Currencies, MAX_PER_PAGE, Page, Plans};
+use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::currencies::all_currencies;
 use crate::text::{optional_text, valid_text};
 use crate::{Billing, BillingError, now};
 
@@ -123,7 +124,7 @@ impl Billing {
     /// negative or over-precise price, bad prices map, features not an
     /// object), [`BillingError::AlreadyExists`] (slug taken).
     pub async fn create_plan(&self, new: NewPlan) -> Result<tarif_plan::Model, BillingError> {
-        let currencies = self.all_currencies().await?;
+        let currencies = all_currencies(self.db()).await?;
         let mut plan = tarif_plan::Model {
             id: 0,
             name: valid_text("name", &new.name, 100)?,
@@ -181,7 +182,7 @@ impl Billing {
         changes: PlanChanges,
         expected_version: Option<i32>,
     ) -> Result<tarif_plan::Model, BillingError> {
-        let currencies = self.all_currencies().await?;
+        let currencies = all_currencies(self.db()).await?;
         let name = changes
             .name
             .as_deref()
@@ -227,21 +228,6 @@ impl Billing {
             normalise_and_validate(plan, &currencies)
         })
         .await
-    }
-
-    /// Every currency (there are at most a few hundred).
-    pub(crate) async fn all_currencies(&self) -> Result<Vec<currency::Model>, BillingError> {
-        let mut all = Vec::new();
-        let mut page = 1;
-        loop {
-            let batch = Currencies::list(self.db(), page, MAX_PER_PAGE).await?;
-            let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
-            all.extend(batch.items);
-            if done {
-                return Ok(all);
-            }
-            page += 1;
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! overdue ones in bulk.
 
 use billing_domain::entities::{subscription, tarif_plan, user};
-use billing_domain::enums::{SubscriptionStatus, UserStatus};
+use billing_domain::enums::{BillingPeriod, SubscriptionStatus, UserStatus};
 use billing_repository::{Page, Plans, Subscriptions, Users};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -116,14 +116,22 @@ impl Billing {
         action: SubscriptionAction,
         expected_version: Option<i32>,
     ) -> Result<subscription::Model, BillingError> {
-        let plan = self.plan_of_subscription(id).await?;
+        // Only activation needs the plan (its billing period).
+        let transition = match action {
+            SubscriptionAction::Activate => {
+                Transition::Activate(self.plan_of_subscription(id).await?.billing_period)
+            }
+            SubscriptionAction::Pause => Transition::Pause,
+            SubscriptionAction::Cancel => Transition::Cancel,
+            SubscriptionAction::Expire => Transition::Expire,
+        };
         let at = now();
         self.update_versioned::<subscription::Entity, _>(id, expected_version, |subscription| {
-            match action {
-                SubscriptionAction::Activate => subscription.activate(at, plan.billing_period),
-                SubscriptionAction::Pause => subscription.pause(at),
-                SubscriptionAction::Cancel => subscription.cancel(at),
-                SubscriptionAction::Expire => subscription.expire(at),
+            match transition {
+                Transition::Activate(period) => subscription.activate(at, period),
+                Transition::Pause => subscription.pause(at),
+                Transition::Cancel => subscription.cancel(at),
+                Transition::Expire => subscription.expire(at),
             }
             .map_err(BillingError::from)
         })
@@ -168,6 +176,15 @@ impl Billing {
         let subscription = Subscriptions::get(self.db(), id).await?;
         Ok(Plans::get(self.db(), subscription.tarif_plan_id).await?)
     }
+}
+
+/// A [`SubscriptionAction`] with what it needs to run.
+#[derive(Clone, Copy)]
+enum Transition {
+    Activate(BillingPeriod),
+    Pause,
+    Cancel,
+    Expire,
 }
 
 /// Suspended and deleted users can neither subscribe nor be invoiced.

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::text::{optional_text, valid_text};
-use crate::versioned::save_or_conflict;
+use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
 
 /// A tax to create; its rate applies from now on.
@@ -191,14 +191,7 @@ impl Billing {
             Box::pin(async move {
                 let mut tax = Taxes::get(tx, id).await?;
                 let read_version = tax.version;
-                if let Some(expected) = expected_version
-                    && expected != read_version
-                {
-                    return Err(BillingError::VersionMismatch {
-                        entity: "tax",
-                        current: read_version,
-                    });
-                }
+                check_expected_version("tax", expected_version, read_version)?;
                 let old_rate = tax.rate;
                 apply(&mut tax)?;
                 let Some(saved) =

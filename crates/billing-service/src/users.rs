@@ -14,7 +14,7 @@ use billing_repository::{
 use serde::Deserialize;
 
 use crate::text::{optional_bounded_text, valid_text};
-use crate::versioned::save_or_conflict;
+use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
 
 /// Shorter passwords are refused.
@@ -221,14 +221,7 @@ impl Billing {
             Box::pin(async move {
                 let mut user = Users::get(tx, id).await?;
                 let read_version = user.version;
-                if let Some(expected) = expected_version
-                    && expected != read_version
-                {
-                    return Err(BillingError::VersionMismatch {
-                        entity: "user",
-                        current: read_version,
-                    });
-                }
+                check_expected_version("user", expected_version, read_version)?;
                 user.status = UserStatus::Deleted;
                 user.email = format!("deleted-user-{id}@deleted.invalid");
                 user.password_hash = PasswordHash(String::from("!deleted"));

@@ -30,14 +30,7 @@ impl Billing {
         for _ in 0..self.settings().max_attempts {
             let mut model = Repository::<E>::get(db, id).await?;
             let read_version = E::version_of(&model);
-            if let Some(expected) = expected_version
-                && expected != read_version
-            {
-                return Err(BillingError::VersionMismatch {
-                    entity: E::NAME,
-                    current: read_version,
-                });
-            }
+            check_expected_version(E::NAME, expected_version, read_version)?;
             apply(&mut model)?;
             match save_or_conflict::<E, _>(db, &model, read_version, expected_version).await? {
                 Some(saved) => return Ok(saved),
@@ -101,6 +94,21 @@ enum Attempt {
 impl From<RepositoryError> for Attempt {
     fn from(error: RepositoryError) -> Self {
         Self::Failed(error.into())
+    }
+}
+
+/// Refuses a change when the caller expected another version than the one
+/// read (nothing is written then).
+pub(crate) fn check_expected_version(
+    entity: &'static str,
+    expected_version: Option<i32>,
+    current: i32,
+) -> Result<(), BillingError> {
+    match expected_version {
+        Some(expected) if expected != current => {
+            Err(BillingError::VersionMismatch { entity, current })
+        }
+        Some(_) | None => Ok(()),
     }
 }
 
