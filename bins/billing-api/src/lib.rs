@@ -1,5 +1,5 @@
 //! `billing-api`: the actix-web binary over the billing crates, implementing
-//! the HTTP contract of `../shared/API.md`.
+//! the HTTP API of `docs/API.md`.
 //!
 //! One command starts it on a bare machine (a SQLite file and in-process
 //! coordination); the same binary runs as one of many instances on

@@ -46,7 +46,7 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:billing:problem:";
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The stable machine-readable `code` of a problem. Its `snake_case` name
-/// is part of the HTTP contract (`../shared/API.md`); each code has a
+/// is part of the HTTP contract (`docs/API.md`); each code has a
 /// default status and title.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 # Schemathesis hooks for billing-api's contract fuzzing (fuzz-contract.sh):
 # a custom check that every 4xx answer is an RFC 9457 problem document
 # (Content-Type application/problem+json with status, title, type and a
-# stable code), as ../shared/API.md requires. Loaded through
+# stable code), as docs/API.md requires. Loaded through
 # SCHEMATHESIS_HOOKS=problem_json_hooks with this directory on PYTHONPATH.
 # A second hook points half of the generated path ids at the rows that
 # fuzz-contract.sh seeds (id 1 of each resource, currency EUR), so that

@@ -1,5 +1,5 @@
 //! The routes: [`health`] (liveness and readiness) and the resources of
-//! `../shared/API.md` under `/api/v1`, one module per resource.
+//! `docs/API.md` under `/api/v1`, one module per resource.
 //!
 //! Handlers are small: they read the request (path, query, headers, body),
 //! call one use case of [`billing_service::Billing`] and map its result: a
