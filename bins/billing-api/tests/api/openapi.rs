@@ -1,13 +1,17 @@
 //! `/openapi.json` documents the whole contract truthfully: every route
 //! with its success status, money as strings, ids as integers, errors as
-//! problem+json, the headers of the conventions.
+//! problem+json, the headers of the conventions; and the HTTP reference
+//! `docs/API.md` lists the same routes and the same error codes.
 
 use billing_test_support::{Backend, TestDatabase};
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
-/// Every route of the contract (`../shared/API.md`) with its success status.
+/// The HTTP reference of the repository, read at compile time.
+const API_MD: &str = include_str!("../../../../docs/API.md");
+
+/// Every route of the contract (`docs/API.md`) with its success status.
 const CONTRACT: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/currencies", "200"),
     ("post", "/api/v1/currencies", "201"),
@@ -28,6 +32,7 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("delete", "/api/v1/users/{id}/details", "204"),
     ("post", "/api/v1/users/{id}/cases", "201"),
     ("get", "/api/v1/users/{id}/cases", "200"),
+    ("get", "/api/v1/cases/{id}", "200"),
     ("patch", "/api/v1/cases/{id}", "200"),
     ("get", "/api/v1/plans", "200"),
     ("post", "/api/v1/plans", "201"),
@@ -48,6 +53,34 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/invoices/{id}/cancel", "200"),
     ("post", "/api/v1/invoices/{id}/refund", "200"),
 ];
+
+/// The operations a path item of the document may hold.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The `## <title>` section of `docs/API.md`, up to the next `## `.
+fn api_md_section(title: &str) -> &'static str {
+    API_MD
+        .split("\n## ")
+        .find(|section| section.starts_with(title))
+        .unwrap_or_else(|| panic!("docs/API.md has no \"## {title}\" section"))
+}
+
+/// The cells of the table rows of a section that start with a code span,
+/// without the backticks of each cell.
+fn api_md_rows(title: &str) -> Vec<Vec<String>> {
+    api_md_section(title)
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect()
+}
 
 fn parameter<'a>(operation: &'a Value, name: &str) -> Option<&'a Value> {
     operation["parameters"]
@@ -125,6 +158,41 @@ async fn the_document_covers_the_contract_truthfully() -> anyhow::Result<()> {
             );
         }
     }
+    // The document serves no /api/v1 operation the contract lacks.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1") {
+            continue;
+        }
+        for method in METHODS.iter().filter(|m| item[**m].is_object()) {
+            assert!(
+                CONTRACT.iter().any(|(m, p, _)| m == method && p == path),
+                "{method} {path} is served but missing from CONTRACT and docs/API.md"
+            );
+        }
+    }
+    // docs/API.md's route index lists exactly the contract's routes, with
+    // the same success statuses.
+    let mut documented: Vec<(String, String, String)> = api_md_rows("Route index")
+        .into_iter()
+        .map(|cells| {
+            (
+                cells[0].to_ascii_lowercase(),
+                format!("/api/v1{}", cells[1]),
+                cells[2].clone(),
+            )
+        })
+        .collect();
+    documented.sort();
+    let mut contract: Vec<(String, String, String)> = CONTRACT
+        .iter()
+        .map(|(m, p, s)| ((*m).to_owned(), (*p).to_owned(), (*s).to_owned()))
+        .collect();
+    contract.sort();
+    assert_eq!(
+        documented, contract,
+        "the route index of docs/API.md differs from the routes served"
+    );
+
     // Pay and refund require their key.
     for path in ["/api/v1/invoices/{id}/pay", "/api/v1/invoices/{id}/refund"] {
         let key = parameter(&doc["paths"][path]["post"], "Idempotency-Key").unwrap();
@@ -190,5 +258,28 @@ async fn the_document_covers_the_contract_truthfully() -> anyhow::Result<()> {
     ] {
         assert!(codes.contains(&Value::from(code)), "{code}");
     }
+    // docs/API.md's table of error codes lists exactly these codes, each
+    // with its status.
+    let mut documented_codes = Vec::new();
+    for cells in api_md_rows("Errors") {
+        let code: billing_api::ProblemCode = serde_json::from_value(Value::from(cells[0].as_str()))
+            .unwrap_or_else(|e| {
+                panic!("docs/API.md documents an unknown code {:?}: {e}", cells[0])
+            });
+        let status = code.status().as_u16().to_string();
+        assert!(
+            cells[1].starts_with(&status),
+            "docs/API.md gives {code} the status {:?}, the server {status}",
+            cells[1]
+        );
+        documented_codes.push(Value::from(cells[0].as_str()));
+    }
+    let mut served_codes = codes.clone();
+    served_codes.sort_by_key(ToString::to_string);
+    documented_codes.sort_by_key(ToString::to_string);
+    assert_eq!(
+        documented_codes, served_codes,
+        "the error codes of docs/API.md differ from the server's"
+    );
     Ok(())
 }
