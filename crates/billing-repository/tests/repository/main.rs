@@ -10,3 +10,4 @@ mod optimistic;
 mod queries;
 mod transactions;
 mod unique;
+mod versions;
