@@ -27,13 +27,14 @@
 //! triggers that `RAISE(ABORT, 'CHECK constraint failed: <name>')`, the
 //! message SQLite gives for a native CHECK. Triggers were chosen over
 //! rebuilding the tables (create a copy with the CHECKs, copy the rows, drop,
-//! rename, recreate every index) because a rebuild must switch
-//! `foreign_keys` off, which SQLite ignores inside the migration's
-//! transaction, would let `ON DELETE CASCADE` of the referencing tables fire
-//! on the drop, and would have to be repeated in reverse by `down`; triggers
-//! are added and dropped without touching a row. The rows already stored are
+//! rename, recreate every index) because a rebuild needs `PRAGMA
+//! foreign_keys = OFF`, which SQLite ignores inside a transaction (so the
+//! rebuild could not be atomic) and which would otherwise let dropping
+//! `user` cascade-delete the rows of every table referring to it; `down`
+//! would need the same rebuild in reverse. Triggers are created and dropped
+//! in one transaction without touching a row. The rows already stored are
 //! validated first, as PostgreSQL does, so both backends refuse to migrate a
-//! database that already breaks a rule.
+//! database that already breaks a rule, and leave nothing behind.
 
 use billing_domain::enums::{
     BillingPeriod, CaseStatus, InvoiceStatus, SubscriptionStatus, UserRole, UserStatus,
@@ -533,6 +534,12 @@ async fn down_sqlite(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// In one transaction on SQLite too (sea-orm-migration wraps only
+    /// PostgreSQL migrations by default): all triggers or none.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // `DatabaseBackend` is non-exhaustive: anything but SQLite is treated
         // as PostgreSQL, the only other backend the schema supports.
