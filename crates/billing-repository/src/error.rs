@@ -75,12 +75,16 @@ pub enum RepositoryError {
         constraint: String,
     },
 
-    /// A check constraint refused the write (e.g. an upper-case e-mail).
+    /// A check constraint refused the write (an upper-case e-mail, an enum
+    /// value the schema does not know, a negative amount, an invoice whose
+    /// amount is not net + tax …). Nothing was written. The same constraint
+    /// names (`ck_<table>_…`) on PostgreSQL and SQLite.
     #[error("{entity} violates the check constraint {constraint}")]
     CheckViolation {
         /// Table name of the entity.
         entity: &'static str,
-        /// The constraint name or, where the database gives none, its message.
+        /// The constraint name (`ck_user_status`) or, for an unnamed check
+        /// on SQLite, its expression.
         constraint: String,
     },
 
@@ -323,12 +327,16 @@ fn classify_database_error(
             }
         });
     }
-    if kind == ErrorKind::CheckViolation {
+    // SQLite cannot add a CHECK to an existing table: the schema emulates
+    // those with triggers that `RAISE(ABORT, 'CHECK constraint failed:
+    // <name>')`, reported as SQLITE_CONSTRAINT_TRIGGER (1811), not
+    // SQLITE_CONSTRAINT_CHECK. Both carry the constraint in the message.
+    let sqlite_check = db_err.try_downcast_ref::<SqliteError>().is_some()
+        && db_err.message().starts_with(SQLITE_CHECK_PREFIX);
+    if kind == ErrorKind::CheckViolation || sqlite_check {
         return Ok(RepositoryError::CheckViolation {
             entity: cx.entity,
-            constraint: db_err
-                .constraint()
-                .map_or_else(|| db_err.message().to_owned(), str::to_owned),
+            constraint: check_constraint_name(db_err),
         });
     }
     let code = db_err.code().unwrap_or_default();
@@ -337,6 +345,24 @@ fn classify_database_error(
     } else {
         Err(classify_sqlstate(&code))
     }
+}
+
+/// How SQLite begins the message of a refused CHECK, native or emulated by a
+/// trigger of the schema.
+const SQLITE_CHECK_PREFIX: &str = "CHECK constraint failed: ";
+
+/// The name of the violated check: PostgreSQL names it; SQLite puts it
+/// (or, for an unnamed native CHECK, its expression) after
+/// [`SQLITE_CHECK_PREFIX`].
+fn check_constraint_name(db_err: &dyn DatabaseError) -> String {
+    if let Some(constraint) = db_err.constraint() {
+        return constraint.to_owned();
+    }
+    let message = db_err.message();
+    message
+        .strip_prefix(SQLITE_CHECK_PREFIX)
+        .unwrap_or(message)
+        .to_owned()
 }
 
 /// Classifies a SQLite extended result code.

@@ -16,6 +16,11 @@
 //! re-evaluates the `WHERE` against the winner's committed row; SQLite runs
 //! one writer at a time) and gets
 //! [`RepositoryError::ConcurrentModification`].
+//!
+//! The database backs this up: a trigger on every versioned table raises
+//! `version` by one and moves `updated_at` on any UPDATE that does not raise
+//! `version` itself (`ActiveModel::update`, `update_many`, raw SQL), and never
+//! lets it go down. `save` raises it itself, so the trigger leaves it alone.
 
 use std::marker::PhantomData;
 
@@ -468,7 +473,8 @@ impl<E: Versioned> Repository<E> {
     /// held a version other than `expected` (on PostgreSQL the `WHERE` is
     /// re-checked against the latest committed row after waiting for any
     /// concurrent writer). Ids are never reused and versions only ever grow
-    /// (every write sets `version = version + 1`), so:
+    /// (every write sets `version = version + 1`; the schema's version
+    /// triggers enforce it for writes that bypass this repository too), so:
     ///
     /// - no row now: it does not exist (never did, or was deleted) —
     ///   `NotFound` is true now and stays true;

@@ -5,4 +5,5 @@
 mod catalogue;
 mod constraints;
 mod lifecycle;
+mod rules;
 mod spec;

@@ -1,6 +1,7 @@
 //! Integration tests of `billing-repository`, every one on SQLite and (when
 //! `TEST_DATABASE_URL` is set) PostgreSQL, each in a fresh database.
 
+mod checks;
 mod common;
 mod connection;
 mod crud;
@@ -9,3 +10,4 @@ mod optimistic;
 mod queries;
 mod transactions;
 mod unique;
+mod versions;
