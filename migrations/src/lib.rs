@@ -13,6 +13,7 @@ use sea_orm_migration::sea_orm::{
 };
 
 mod m20261125_000001_create_billing_schema;
+mod m20261129_000001_create_idempotency_record;
 mod schema;
 
 /// The migrations of the billing schema, oldest first.
@@ -22,7 +23,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_billing_schema::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_billing_schema::Migration),
+            Box::new(m20261129_000001_create_idempotency_record::Migration),
+        ]
     }
 }
 
