@@ -274,7 +274,44 @@ async fn a_key_serves_one_request_only(h: Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A record is honoured for the idempotency TTL only; expired ones are
+/// purged.
+async fn an_expired_key_runs_again_and_is_purged(h: Harness) -> anyhow::Result<()> {
+    let s = seed(&h.billing).await?;
+    let short = Billing::new(
+        h.billing.database().clone(),
+        h.billing.coordination().clone(),
+        BillingSettings {
+            idempotency_ttl: std::time::Duration::from_millis(50),
+            ..BillingSettings::default()
+        },
+    );
+    let first = short
+        .idempotently(&key("k"), short.create_invoice(new_invoice(&s)))
+        .await?;
+    assert!(!first.is_replayed());
+    assert!(
+        short
+            .idempotently(&key("k"), short.create_invoice(new_invoice(&s)))
+            .await?
+            .is_replayed()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let after_ttl = short
+        .idempotently(&key("k"), short.create_invoice(new_invoice(&s)))
+        .await?;
+    assert!(!after_ttl.is_replayed(), "an expired key was replayed");
+    assert_eq!(invoices_of(&h, s.user.id).await?.len(), 2);
+    // The default TTL keeps the record just written; the short one purges it.
+    assert_eq!(h.billing.purge_expired_idempotency_records().await?, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert_eq!(short.purge_expired_idempotency_records().await?, 1);
+    assert_eq!(short.purge_expired_idempotency_records().await?, 0);
+    Ok(())
+}
+
 service_test!(
+    an_expired_key_runs_again_and_is_purged,
     a_crash_after_the_claim_runs_the_request_once,
     a_crash_after_the_commit_never_runs_again,
     a_lost_answer_replays_the_recorded_outcome,
