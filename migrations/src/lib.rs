@@ -13,6 +13,7 @@ use sea_orm_migration::sea_orm::{
 };
 
 mod m20261125_000001_create_billing_schema;
+mod m20261129_000001_create_idempotency_record;
 mod m20261129_000002_enforce_versions_and_checks;
 mod schema;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261125_000001_create_billing_schema::Migration),
+            Box::new(m20261129_000001_create_idempotency_record::Migration),
             Box::new(m20261129_000002_enforce_versions_and_checks::Migration),
         ]
     }

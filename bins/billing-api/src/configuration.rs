@@ -144,7 +144,8 @@ pub struct Settings {
     )]
     pub db_acquire_timeout: Duration,
 
-    /// How long a completed idempotent response is kept for replay.
+    /// How long the outcome of a request run under an idempotency key is
+    /// kept (in the database) and replayed.
     #[arg(
         long,
         env = "BILLING_IDEMPOTENCY_TTL",
@@ -384,6 +385,17 @@ impl Settings {
             settings.in_flight_ttl = self.idempotency_in_flight_ttl;
             settings
         })
+    }
+
+    /// The settings of the use cases: the idempotency TTLs set here, the
+    /// defaults for the rest.
+    #[must_use]
+    pub fn billing_settings(&self) -> billing_service::BillingSettings {
+        billing_service::BillingSettings {
+            idempotency_ttl: self.idempotency_ttl,
+            idempotency_in_flight_ttl: self.idempotency_in_flight_ttl,
+            ..billing_service::BillingSettings::default()
+        }
     }
 
     /// The settings for `Coordination::embedded_with`.

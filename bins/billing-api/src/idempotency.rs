@@ -8,11 +8,12 @@
 //!   when the API is open) and the request's fingerprint is its method, its
 //!   path with the query, and its body bytes as received
 //!   ([`request_key`]).
-//! - The first request runs; its response is kept (status, `Content-Type`,
-//!   `Location`, `ETag`, body) and a repeat gets exactly that back with
-//!   `Idempotent-Replayed: true`. A server error or a transient refusal
-//!   (`locked`, `idempotency_in_flight`) is not kept: the key is released
-//!   so the client may retry ([`settle`]).
+//! - The first request runs; when it succeeds, its outcome is recorded in
+//!   the database in the same transaction as its effect (kept 24 hours),
+//!   and a repeat gets the same response, rendered from that outcome, with
+//!   `Idempotent-Replayed: true` ([`run`]). An error is never recorded:
+//!   nothing changed, so the client may correct the request (e.g. its
+//!   `If-Match`) and retry with the same key.
 //! - The same key with another fingerprint is 422
 //!   `idempotency_key_reused`; while the first request runs, 409
 //!   `idempotency_in_flight`.
@@ -22,7 +23,7 @@ use std::future::{Future, Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use billing_service::{Billing, BillingError, IdempotencyKey, Idempotent, StoredResponse};
+use billing_service::{Billing, BillingError, IdempotencyKey, Idempotent, Recorded};
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
@@ -37,7 +38,7 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const ANONYMOUS_SCOPE: &str = "anonymous";
 
 /// The longest key accepted.
-pub const MAX_KEY_LEN: usize = 255;
+pub const MAX_KEY_LEN: usize = billing_service::MAX_KEY_LEN;
 
 /// The optional `Idempotency-Key` header, for the OpenAPI document.
 #[derive(Clone, Debug, IntoParams)]
@@ -125,10 +126,7 @@ fn key_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Err(invalid());
     }
     let key = value.to_str().map_err(|_| invalid())?;
-    let visible = key.bytes().all(|b| b.is_ascii_graphic());
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !visible {
-        return Err(invalid());
-    }
+    billing_service::validate_key(key).map_err(|_| invalid())?;
     Ok(Some(key.to_owned()))
 }
 
@@ -182,86 +180,48 @@ pub fn request_key(
     )?)
 }
 
-/// Whether an outcome is kept for replays: success and client errors are;
-/// server errors and transient refusals (the resource was locked, the key
-/// was in flight) are not, so a retry runs again. Matches
-/// [`BillingError::is_transient`] for the errors of the use cases.
-#[must_use]
-pub fn is_kept(error: &ApiError) -> bool {
-    if error.problem().status_code().is_server_error() {
-        return false;
-    }
-    match error.code() {
-        ProblemCode::Locked
-        | ProblemCode::IdempotencyInFlight
-        | ProblemCode::InternalError
-        | ProblemCode::DependencyUnavailable => false,
-        ProblemCode::ValidationFailed
-        | ProblemCode::IdempotencyKeyRequired
-        | ProblemCode::BadRequest
-        | ProblemCode::Unauthorized
-        | ProblemCode::Forbidden
-        | ProblemCode::NotFound
-        | ProblemCode::MethodNotAllowed
-        | ProblemCode::AlreadyExists
-        | ProblemCode::InvalidTransition
-        | ProblemCode::InUse
-        | ProblemCode::VersionMismatch
-        | ProblemCode::PayloadTooLarge
-        | ProblemCode::UnsupportedMediaType
-        | ProblemCode::IdempotencyKeyReused => true,
-    }
-}
-
-/// The outcome of a request under a key and what to keep of it (`None`:
-/// release the key).
-pub fn settle(
-    outcome: Result<Reply, ApiError>,
-) -> (Result<Reply, ApiError>, Option<StoredResponse>) {
-    let stored = match &outcome {
-        Ok(reply) if reply.status().is_server_error() => None,
-        Ok(reply) => Some(reply.to_stored()),
-        Err(error) if is_kept(error) => Some(Reply::problem(error).to_stored()),
-        Err(_) => None,
-    };
-    (outcome, stored)
-}
-
-/// The response of an idempotent call: the fresh outcome, or the replay.
+/// Runs the use case `work` under `key` when there is one (its effect
+/// commits at most once per key; a repeat replays the recorded outcome),
+/// else just runs it; `render` turns the outcome, fresh or replayed, into
+/// the response, so a replay is the same response as the first, marked
+/// `Idempotent-Replayed: true`.
 ///
 /// # Errors
-/// The fresh outcome's error; the key's own refusals (`in flight`,
-/// `reused`, coordination unavailable).
-pub fn finish(
-    outcome: Result<Idempotent<Result<Reply, ApiError>>, BillingError>,
-) -> Result<HttpResponse, ApiError> {
-    match outcome? {
-        Idempotent::Fresh(result) => result.map(Reply::into_response),
-        Idempotent::Replayed(stored) => Ok(Reply::replay(stored)),
-    }
-}
-
-/// Runs `work` under `key` when there is one (at most once per key; a
-/// repeat replays), else just runs it.
-///
-/// # Errors
-/// As [`finish`].
-pub async fn run<F>(
+/// The use case's errors; the key's own refusals (`in flight`, `reused`,
+/// a dependency down).
+pub async fn run<T, F>(
     billing: &Billing,
     key: Option<&IdempotencyKey>,
     work: F,
+    render: impl FnOnce(T) -> Result<Reply, ApiError>,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: Future<Output = Result<Reply, ApiError>>,
+    T: Recorded,
+    F: Future<Output = Result<T, BillingError>>,
 {
-    match key {
-        None => work.await.map(Reply::into_response),
-        Some(key) => finish(
-            billing
-                .idempotently(key, async move { settle(work.await) })
-                .await,
-        ),
-    }
+    let outcome = match key {
+        None => Idempotent::Fresh(work.await?),
+        Some(key) => billing.idempotently(key, work).await?,
+    };
+    respond(outcome, render)
+}
+
+/// The response to an idempotent outcome: rendered, and marked when it is a
+/// replay.
+///
+/// # Errors
+/// `render`'s.
+pub fn respond<T>(
+    outcome: Idempotent<T>,
+    render: impl FnOnce(T) -> Result<Reply, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let replayed = outcome.is_replayed();
+    let reply = render(outcome.into_inner())?;
+    Ok(if replayed {
+        reply.into_replayed_response()
+    } else {
+        reply.into_response()
+    })
 }
 
 /// The key of an optional header, for [`run`].
@@ -283,7 +243,6 @@ pub fn optional_key(
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
-    use billing_service::Dependency;
 
     use super::*;
 
@@ -334,54 +293,5 @@ mod tests {
         assert_ne!(key("/a?x=1", b"{}"), key("/a?x=2", b"{}"));
         assert_ne!(key("/a", b"{}"), key("/b", b"{}"));
         assert_ne!(key("/a", b"{}"), key("/a", b"{ }"));
-    }
-
-    #[test]
-    fn transient_outcomes_are_not_kept() {
-        for error in [
-            BillingError::Locked {
-                resource: "invoice 1".into(),
-            },
-            BillingError::IdempotencyInFlight,
-            BillingError::Unavailable {
-                dependency: Dependency::Database,
-                source: "down".into(),
-            },
-            BillingError::Internal {
-                source: "bug".into(),
-            },
-        ] {
-            assert!(error.is_transient());
-            let (_, stored) = settle(Err(ApiError::from(error)));
-            assert!(stored.is_none());
-        }
-        for error in [
-            BillingError::InvalidTransition {
-                message: "paid".into(),
-                source: None,
-            },
-            BillingError::NotFound {
-                entity: "user_invoice",
-                key: "1".into(),
-            },
-            BillingError::VersionMismatch {
-                entity: "user_invoice",
-                current: 2,
-            },
-        ] {
-            assert!(!error.is_transient());
-            let (_, stored) = settle(Err(ApiError::from(error)));
-            let stored = stored.expect("kept");
-            assert!(stored.status >= 400 && stored.status < 500);
-            assert_eq!(
-                stored.headers,
-                vec![(
-                    "content-type".to_owned(),
-                    "application/problem+json".to_owned()
-                )]
-            );
-        }
-        let ok = Reply::ok(&serde_json::json!({"id": 1})).unwrap();
-        assert_eq!(settle(Ok(ok.clone())).1, Some(ok.to_stored()));
     }
 }

@@ -1,6 +1,6 @@
-//! Responses of the resource routes: [`Reply`], a response built once that
-//! can be sent, stored under an idempotency key and replayed byte for byte,
-//! and [`ListResponse`], the envelope of every list.
+//! Responses of the resource routes: [`Reply`], a response built once from
+//! a use case's outcome (fresh, or replayed from an idempotency key), and
+//! [`ListResponse`], the envelope of every list.
 //!
 //! Single resources carry their `version` as `ETag: "<version>"`; created
 //! ones a `Location` header with their path.
@@ -10,7 +10,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use billing_repository::Page;
-use billing_service::StoredResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,9 +17,6 @@ use crate::problem::ApiError;
 
 /// The header that marks a response replayed from an idempotency key.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-/// The headers a [`Reply`] keeps: only these are stored for replays.
-const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
 /// A response built once: its status, the headers that matter
 /// (`Content-Type`, `Location`, `ETag`) and its body bytes.
@@ -77,21 +73,6 @@ impl Reply {
         }
     }
 
-    /// The problem body of a client error, to store it for replays.
-    #[must_use]
-    pub fn problem(error: &ApiError) -> Self {
-        let problem = error.problem();
-        Self {
-            status: problem.status_code(),
-            headers: vec![(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(crate::problem::PROBLEM_JSON),
-            )],
-            // A problem always serialises (see `Problem::to_response`).
-            body: serde_json::to_vec(problem).unwrap_or_default(),
-        }
-    }
-
     /// Adds `ETag: "<version>"`.
     #[must_use]
     pub fn with_etag(mut self, version: i32) -> Self {
@@ -111,25 +92,6 @@ impl Reply {
         &self.body
     }
 
-    /// What an idempotency key keeps of this response.
-    #[must_use]
-    pub fn to_stored(&self) -> StoredResponse {
-        StoredResponse {
-            status: self.status.as_u16(),
-            headers: self
-                .headers
-                .iter()
-                .filter_map(|(name, value)| {
-                    value
-                        .to_str()
-                        .ok()
-                        .map(|value| (name.as_str().to_owned(), value.to_owned()))
-                })
-                .collect(),
-            body: self.body.clone(),
-        }
-    }
-
     /// The response to send.
     #[must_use]
     pub fn into_response(self) -> HttpResponse {
@@ -140,29 +102,13 @@ impl Reply {
         response.body(self.body)
     }
 
-    /// The response of a replay: the stored status, headers and body, and
-    /// `Idempotent-Replayed: true`.
+    /// The response of a replay: the same response, built from the recorded
+    /// outcome, with `Idempotent-Replayed: true`.
     #[must_use]
-    pub fn replay(stored: StoredResponse) -> HttpResponse {
-        let status =
-            StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = HttpResponse::build(status);
-        for (name, value) in &stored.headers {
-            let parsed = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            );
-            match parsed {
-                (Ok(name), Ok(value)) if KEPT_HEADERS.contains(&name) => {
-                    response.insert_header((name, value));
-                }
-                (Ok(_) | Err(_), Ok(_) | Err(_)) => {
-                    tracing::warn!(header = %name, "a stored header is not replayed");
-                }
-            }
-        }
-        response.insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
-        response.body(stored.body)
+    pub fn into_replayed_response(mut self) -> HttpResponse {
+        self.headers
+            .push((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
+        self.into_response()
     }
 }
 
@@ -216,32 +162,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reply_is_stored_and_replayed_unchanged() {
+    fn a_replay_is_the_same_response_marked_replayed() {
         let reply = Reply::created(&serde_json::json!({"id": 7}), "/api/v1/users/7")
             .unwrap()
             .with_etag(1);
-        let stored = reply.to_stored();
-        assert_eq!(stored.status, 201);
-        assert_eq!(
-            stored.headers,
-            vec![
-                ("content-type".to_owned(), "application/json".to_owned()),
-                ("location".to_owned(), "/api/v1/users/7".to_owned()),
-                ("etag".to_owned(), "\"1\"".to_owned()),
-            ]
-        );
-        let replayed = Reply::replay(stored.clone());
+        let fresh = reply.clone().into_response();
+        let replayed = reply.into_replayed_response();
         assert_eq!(replayed.status(), StatusCode::CREATED);
+        for name in ["content-type", "location", "etag"] {
+            assert_eq!(
+                replayed.headers().get(name),
+                fresh.headers().get(name),
+                "{name}"
+            );
+        }
         assert_eq!(
             replayed.headers().get("location").unwrap(),
             "/api/v1/users/7"
         );
         assert_eq!(replayed.headers().get("etag").unwrap(), "\"1\"");
+        assert!(fresh.headers().get("idempotent-replayed").is_none());
         assert_eq!(
             replayed.headers().get("idempotent-replayed").unwrap(),
             "true"
         );
-        let body = replayed.into_body().try_into_bytes().unwrap();
-        assert_eq!(body.as_ref(), stored.body.as_slice());
+        let fresh_body = fresh.into_body().try_into_bytes().unwrap();
+        let replayed_body = replayed.into_body().try_into_bytes().unwrap();
+        assert_eq!(replayed_body, fresh_body);
     }
 }

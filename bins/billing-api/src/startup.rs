@@ -11,13 +11,14 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use billing_concurrency::{Coordination, CoordinationError};
 use billing_repository::{Backend, Database, RepositoryError};
-use billing_service::{Billing, BillingSettings};
+use billing_service::Billing;
 
 use crate::auth::{BearerAuth, require_bearer_token};
 use crate::configuration::{ConfigError, Settings};
@@ -129,9 +130,7 @@ impl Application {
 
         let database = connect_database(&settings).await?;
         let coordination = connect_coordination(&settings, database.backend()).await?;
-        // Idempotency TTLs are settings of the coordination backend; the
-        // use cases run with their defaults.
-        let billing = Billing::new(database, coordination, BillingSettings::default());
+        let billing = Billing::new(database, coordination, settings.billing_settings());
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
@@ -194,12 +193,35 @@ impl Application {
     /// # Errors
     /// [`StartupError::Server`] when the server fails.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let purging = tokio::spawn(purge_idempotency_records(self.state.billing().clone()));
         let served = self.server.await.map_err(StartupError::Server);
+        purging.abort();
         tracing::info!("billing-api stopped");
         if let Err(error) = self.state.database().close().await {
             tracing::warn!(error = %error, "closing the database pool failed");
         }
         served
+    }
+}
+
+/// How often expired idempotency records are deleted.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes expired idempotency records at start and then every
+/// [`IDEMPOTENCY_PURGE_INTERVAL`] (they are ignored once expired; this only
+/// reclaims their space). Failures are logged and retried next time.
+async fn purge_idempotency_records(billing: Billing) {
+    let mut interval = tokio::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match billing.purge_expired_idempotency_records().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency records deleted"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "deleting expired idempotency records failed"
+            ),
+        }
     }
 }
 

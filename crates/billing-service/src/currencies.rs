@@ -100,7 +100,7 @@ impl Billing {
         if make_default && !candidate.is_active {
             return Err(BillingError::invalid("the default currency must be active"));
         }
-        self.retrying_transaction(move |tx| {
+        self.recording_transaction(move |tx| {
             let candidate = candidate.clone();
             Box::pin(async move {
                 let existing_default = Currencies::find_default(tx).await?;

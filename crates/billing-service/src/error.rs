@@ -133,6 +133,13 @@ impl BillingError {
         }
     }
 
+    /// A failure that is a bug (e.g. a value that cannot be encoded).
+    pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal {
+            source: Box::new(error),
+        }
+    }
+
     /// A refused state change decided by a rule of this crate.
     pub(crate) fn invalid_transition(message: impl Into<String>) -> Self {
         Self::InvalidTransition {

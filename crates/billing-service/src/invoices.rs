@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use billing_concurrency::{LockGuard, StoredResponse};
+use billing_concurrency::LockGuard;
 use billing_domain::entities::{subscription, user_invoice};
 use billing_domain::enums::{BillingPeriod, InvoiceStatus, SubscriptionStatus};
 use billing_domain::{DomainError, plan_invoice_amounts};
 use billing_repository::{
     Currencies, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::idempotency::{IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
@@ -66,7 +66,7 @@ pub enum InvoiceAction {
 }
 
 /// A paid (or refunded) invoice and the subscription the payment activated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentOutcome {
     /// The invoice after the change.
     pub invoice: user_invoice::Model,
@@ -155,7 +155,7 @@ impl Billing {
             updated_at: at,
             version: 1,
         };
-        self.retrying_transaction(move |tx| {
+        self.recording_transaction(move |tx| {
             let invoice = invoice.clone();
             Box::pin(async move { Ok(Some(Invoices::insert_numbered(tx, invoice).await?)) })
         })
@@ -211,38 +211,31 @@ impl Billing {
     /// invoice is marked paid and its subscription activated (pending),
     /// renewed (active) or resumed and renewed (paused).
     ///
-    /// `respond` turns the outcome into the caller's response and what to
-    /// store for replays of the key (`None`: free the key, e.g. because a
-    /// dependency was down and nothing happened). A second payment of the
-    /// same invoice, with the same key, replays the first response; with
-    /// another key, it is refused with [`BillingError::InvalidTransition`].
+    /// The payment commits together with the key's record: a repeat of the
+    /// key, even after a crash at any moment, replays the first outcome
+    /// ([`Idempotent::Replayed`]); another key for a paid invoice is refused
+    /// with [`BillingError::InvalidTransition`].
     ///
     /// # Errors
-    /// Only the idempotency outcomes fail the call itself:
-    /// [`BillingError::IdempotencyInFlight`],
-    /// [`BillingError::IdempotencyKeyReused`], and
-    /// [`BillingError::Unavailable`] when the key cannot be checked. The
-    /// payment's own failures (not found, locked, invalid transition,
-    /// expired invoice …) reach `respond`.
-    pub async fn pay_invoice<R>(
+    /// The idempotency refusals ([`BillingError::IdempotencyInFlight`],
+    /// [`BillingError::IdempotencyKeyReused`]); [`BillingError::NotFound`],
+    /// [`BillingError::Locked`] (another request holds the invoice),
+    /// [`BillingError::VersionMismatch`],
+    /// [`BillingError::InvalidTransition`] (not payable, expired);
+    /// [`BillingError::Unavailable`]. Nothing is charged on any error.
+    pub async fn pay_invoice(
         &self,
         id: i64,
         payment: Payment,
         expected_version: Option<i32>,
         key: &IdempotencyKey,
-        respond: impl FnOnce(Result<PaymentOutcome, BillingError>) -> (R, Option<StoredResponse>),
-    ) -> Result<Idempotent<R>, BillingError> {
+    ) -> Result<Idempotent<PaymentOutcome>, BillingError> {
+        check_payment(&payment)?;
         self.idempotently(key, async move {
-            let outcome = match check_payment(&payment) {
-                Ok(()) => {
-                    self.under_invoice_lock(id, |lock| {
-                        self.pay_once(id, payment.clone(), expected_version, lock)
-                    })
-                    .await
-                }
-                Err(error) => Err(error),
-            };
-            respond(outcome)
+            self.under_invoice_lock(id, |lock| {
+                self.pay_once(id, payment.clone(), expected_version, lock)
+            })
+            .await
         })
         .await
     }
@@ -253,19 +246,16 @@ impl Billing {
     ///
     /// # Errors
     /// As [`pay_invoice`](Self::pay_invoice); refunding an unpaid invoice
-    /// reaches `respond` as [`BillingError::InvalidTransition`].
-    pub async fn refund_invoice<R>(
+    /// is [`BillingError::InvalidTransition`].
+    pub async fn refund_invoice(
         &self,
         id: i64,
         expected_version: Option<i32>,
         key: &IdempotencyKey,
-        respond: impl FnOnce(Result<PaymentOutcome, BillingError>) -> (R, Option<StoredResponse>),
-    ) -> Result<Idempotent<R>, BillingError> {
+    ) -> Result<Idempotent<PaymentOutcome>, BillingError> {
         self.idempotently(key, async move {
-            let outcome = self
-                .under_invoice_lock(id, |lock| self.refund_once(id, expected_version, lock))
-                .await;
-            respond(outcome)
+            self.under_invoice_lock(id, |lock| self.refund_once(id, expected_version, lock))
+                .await
         })
         .await
     }
@@ -298,7 +288,7 @@ impl Billing {
         expected_version: Option<i32>,
         fence: LockFence,
     ) -> Result<PaymentOutcome, BillingError> {
-        self.retrying_transaction(move |tx| {
+        self.recording_transaction(move |tx| {
             let payment = payment.clone();
             Box::pin(async move {
                 let at = now();
@@ -363,7 +353,7 @@ impl Billing {
         expected_version: Option<i32>,
         fence: LockFence,
     ) -> Result<PaymentOutcome, BillingError> {
-        self.retrying_transaction(move |tx| {
+        self.recording_transaction(move |tx| {
             Box::pin(async move {
                 let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
                 let read_version = invoice.version;

@@ -45,11 +45,10 @@ use std::time::Duration;
 use billing_concurrency::Coordination;
 use billing_repository::Database;
 
-pub use billing_concurrency::StoredResponse;
 pub use billing_repository::Page;
 pub use currencies::{CurrencyChanges, NewCurrency};
 pub use error::{BillingError, BoxError, Dependency};
-pub use idempotency::{IdempotencyKey, Idempotent};
+pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};
 pub use subscriptions::{NewSubscription, SubscriptionAction};
@@ -69,6 +68,14 @@ pub struct BillingSettings {
     pub max_attempts: u32,
     /// How long a new invoice can be paid (`expires_at = invoiced_at + this`).
     pub invoice_payment_window: chrono::TimeDelta,
+    /// How long the outcome of a request run under an idempotency key is
+    /// replayed for repeats of the key.
+    pub idempotency_ttl: Duration,
+    /// How long a request running under an idempotency key holds the key
+    /// against concurrent repeats (they get
+    /// [`BillingError::IdempotencyInFlight`]) if its process dies without
+    /// releasing it.
+    pub idempotency_in_flight_ttl: Duration,
 }
 
 impl Default for BillingSettings {
@@ -78,6 +85,8 @@ impl Default for BillingSettings {
             payment_lock_wait: Duration::from_secs(5),
             max_attempts: 5,
             invoice_payment_window: chrono::TimeDelta::days(30),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_in_flight_ttl: Duration::from_secs(60),
         }
     }
 }

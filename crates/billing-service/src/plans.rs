@@ -142,7 +142,11 @@ impl Billing {
             version: 1,
         };
         normalise_and_validate(&mut plan, &currencies)?;
-        Ok(Plans::insert(self.db(), plan).await?)
+        self.recording_transaction(move |tx| {
+            let plan = plan.clone();
+            Box::pin(async move { Ok(Some(Plans::insert(tx, plan).await?)) })
+        })
+        .await
     }
 
     /// The plan named by id or slug.

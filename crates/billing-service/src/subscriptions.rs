@@ -80,7 +80,11 @@ impl Billing {
             updated_at: now(),
             version: 1,
         };
-        Ok(Subscriptions::insert(self.db(), subscription).await?)
+        self.recording_transaction(move |tx| {
+            let subscription = subscription.clone();
+            Box::pin(async move { Ok(Some(Subscriptions::insert(tx, subscription).await?)) })
+        })
+        .await
     }
 
     /// The subscription `id`.

@@ -94,7 +94,7 @@ impl Billing {
             version: 1,
         };
         tax.validate()?;
-        self.retrying_transaction(move |tx| {
+        self.recording_transaction(move |tx| {
             let tax = tax.clone();
             Box::pin(async move {
                 let tax = Taxes::insert(tx, tax).await?;

@@ -152,7 +152,11 @@ impl Billing {
             updated_at: now(),
             version: 1,
         };
-        Ok(Users::insert(self.db(), user).await?)
+        self.recording_transaction(move |tx| {
+            let user = user.clone();
+            Box::pin(async move { Ok(Some(Users::insert(tx, user).await?)) })
+        })
+        .await
     }
 
     /// The user `id`.
@@ -397,7 +401,11 @@ impl Billing {
             updated_at: now(),
             version: 1,
         };
-        Ok(UserCases::insert(self.db(), case).await?)
+        self.recording_transaction(move |tx| {
+            let case = case.clone();
+            Box::pin(async move { Ok(Some(UserCases::insert(tx, case).await?)) })
+        })
+        .await
     }
 
     /// The support cases of user `user_id`, by id.

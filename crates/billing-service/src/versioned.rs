@@ -1,10 +1,13 @@
 //! Read-modify-save with optimistic locking: the expected version a caller
 //! passes, or bounded re-reads when it passes none.
 
+use std::sync::Arc;
+
 use billing_repository::{
     Executor, Repository, RepositoryError, Transaction, TransactionFuture, Versioned,
 };
 
+use crate::idempotency::{Claim, Recorded};
 use crate::{Billing, BillingError};
 
 impl Billing {
@@ -24,15 +27,48 @@ impl Billing {
     ) -> Result<E::Model, BillingError>
     where
         E: Versioned,
+        E::Model: Recorded,
         F: FnMut(&mut E::Model) -> Result<(), BillingError>,
     {
         let db = self.db();
+        let claim = Claim::current();
         for _ in 0..self.settings().max_attempts {
             let mut model = Repository::<E>::get(db, id).await?;
             let read_version = E::version_of(&model);
             check_expected_version(E::NAME, expected_version, read_version)?;
             apply(&mut model)?;
-            match save_or_conflict::<E, _>(db, &model, read_version, expected_version).await? {
+            let saved = match &claim {
+                // One statement, unless the change must record its
+                // idempotency key in the same transaction.
+                None => {
+                    save_or_conflict::<E, _>(db, &model, read_version, expected_version).await?
+                }
+                Some(claim) => {
+                    let claim = Arc::clone(claim);
+                    let saved = db
+                        .transaction(move |tx| {
+                            Box::pin(async move {
+                                let saved = save_or_conflict::<E, _>(
+                                    tx,
+                                    &model,
+                                    read_version,
+                                    expected_version,
+                                )
+                                .await?;
+                                if let Some(saved) = &saved {
+                                    claim.record(tx, saved).await?;
+                                }
+                                Ok::<_, BillingError>(saved)
+                            })
+                        })
+                        .await?;
+                    if saved.is_some() {
+                        Claim::committed();
+                    }
+                    saved
+                }
+            };
+            match saved {
                 Some(saved) => return Ok(saved),
                 None => tracing::debug!(entity = E::NAME, id, "concurrent change; re-reading"),
             }
@@ -82,6 +118,40 @@ impl Billing {
         Err(BillingError::Locked {
             resource: "the records of this change".to_owned(),
         })
+    }
+}
+
+impl Billing {
+    /// [`retrying_transaction`](Self::retrying_transaction) for a use case
+    /// that may run under an idempotency key: when it does, the key's
+    /// record, with the outcome, is written in the transaction that commits
+    /// the outcome.
+    pub(crate) async fn recording_transaction<T, F>(&self, mut work: F) -> Result<T, BillingError>
+    where
+        T: Recorded,
+        F: for<'t> FnMut(&'t Transaction) -> TransactionFuture<'t, Result<Option<T>, BillingError>>
+            + Send,
+    {
+        let claim = Claim::current();
+        let outcome = self
+            .retrying_transaction(|tx| {
+                let unit = work(tx);
+                let claim = claim.clone();
+                Box::pin(async move {
+                    let Some(done) = unit.await? else {
+                        return Ok(None);
+                    };
+                    if let Some(claim) = claim {
+                        claim.record(tx, &done).await?;
+                    }
+                    Ok(Some(done))
+                })
+            })
+            .await?;
+        if claim.is_some() {
+            Claim::committed();
+        }
+        Ok(outcome)
     }
 }
 

@@ -195,6 +195,22 @@ const TABLES: &[TableSpec] = &[
         plain: &[],
         foreign_keys: &[],
     },
+    TableSpec {
+        name: "idempotency_record",
+        columns: &[
+            ("scope", Kind::Text, NOT_NULL),
+            ("key", Kind::Text, NOT_NULL),
+            ("fingerprint", Kind::Text, NOT_NULL),
+            ("outcome_kind", Kind::Text, NOT_NULL),
+            ("outcome", Kind::Text, NOT_NULL),
+            ("user_id", Kind::BigInt, NULL),
+            ("created_at", Kind::Timestamp, NOT_NULL),
+        ],
+        bookkeeping: false,
+        unique: &[],
+        plain: &["user_id", "created_at"],
+        foreign_keys: &[],
+    },
 ];
 
 /// The nine tables of the original schema (the counter table aside).

@@ -115,12 +115,16 @@ pub async fn create_case(
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewCase = body.parse()?;
     let user_id = id.into_inner();
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let case = state.billing().open_case(user_id, new).await?;
-        let location = format!("/api/v1/cases/{}", case.id);
-        let version = case.version;
-        Ok(Reply::created(&CaseResponse::from(case), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().open_case(user_id, new),
+        |case| {
+            let location = format!("/api/v1/cases/{}", case.id);
+            let version = case.version;
+            Ok(Reply::created(&CaseResponse::from(case), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 

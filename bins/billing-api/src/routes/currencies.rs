@@ -144,12 +144,16 @@ pub async fn create_currency(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewCurrency = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let currency = state.billing().create_currency(new).await?;
-        let location = format!("/api/v1/currencies/{}", currency.code);
-        let version = currency.version;
-        Ok(Reply::created(&CurrencyResponse::from(currency), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().create_currency(new),
+        |currency| {
+            let location = format!("/api/v1/currencies/{}", currency.code);
+            let version = currency.version;
+            Ok(Reply::created(&CurrencyResponse::from(currency), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 

@@ -136,19 +136,10 @@ fn ok(invoice: user_invoice::Model) -> Result<Reply, ApiError> {
     Ok(Reply::ok(&InvoiceResponse::from(invoice))?.with_etag(version))
 }
 
-/// The response to a payment or a refund, built once: sent, and kept for
-/// the key's replays unless the failure was transient.
-fn settle_payment(
-    outcome: Result<PaymentOutcome, billing_service::BillingError>,
-) -> (
-    Result<Reply, ApiError>,
-    Option<billing_service::StoredResponse>,
-) {
-    idempotency::settle(
-        outcome
-            .map_err(ApiError::from)
-            .and_then(|outcome| ok(outcome.invoice)),
-    )
+/// The response to a payment or a refund: the invoice as the payment left
+/// it.
+fn payment_reply(outcome: PaymentOutcome) -> Result<Reply, ApiError> {
+    ok(outcome.invoice)
 }
 
 /// Creates a `pending` invoice: the plan's price in the invoice currency
@@ -177,12 +168,16 @@ pub async fn create_invoice(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewInvoice = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let invoice = state.billing().create_invoice(new).await?;
-        let location = format!("/api/v1/invoices/{}", invoice.id);
-        let version = invoice.version;
-        Ok(Reply::created(&InvoiceResponse::from(invoice), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().create_invoice(new),
+        |invoice| {
+            let location = format!("/api/v1/invoices/{}", invoice.id);
+            let version = invoice.version;
+            Ok(Reply::created(&InvoiceResponse::from(invoice), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 
@@ -258,11 +253,12 @@ pub async fn pay_invoice(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::request_key(&request, &key.0, body.bytes())?;
     let payment: Payment = body.parse()?;
-    idempotency::finish(
+    idempotency::respond(
         state
             .billing()
-            .pay_invoice(id.into_inner(), payment, if_match.0, &key, settle_payment)
-            .await,
+            .pay_invoice(id.into_inner(), payment, if_match.0, &key)
+            .await?,
+        payment_reply,
     )
 }
 
@@ -291,11 +287,12 @@ pub async fn refund_invoice(
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::request_key(&request, &key.0, &body.0)?;
-    idempotency::finish(
+    idempotency::respond(
         state
             .billing()
-            .refund_invoice(id.into_inner(), if_match.0, &key, settle_payment)
-            .await,
+            .refund_invoice(id.into_inner(), if_match.0, &key)
+            .await?,
+        payment_reply,
     )
 }
 
@@ -310,12 +307,12 @@ async fn transition(
     body: &RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(request, key, &body.0)?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        ok(state
-            .billing()
-            .transition_invoice(id, action, if_match.0)
-            .await?)
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().transition_invoice(id, action, if_match.0),
+        ok,
+    )
     .await
 }
 

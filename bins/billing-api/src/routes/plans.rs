@@ -172,12 +172,16 @@ pub async fn create_plan(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewPlan = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let plan = state.billing().create_plan(new).await?;
-        let location = format!("/api/v1/plans/{}", plan.id);
-        let version = plan.version;
-        Ok(Reply::created(&PlanResponse::from(plan), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().create_plan(new),
+        |plan| {
+            let location = format!("/api/v1/plans/{}", plan.id);
+            let version = plan.version;
+            Ok(Reply::created(&PlanResponse::from(plan), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 

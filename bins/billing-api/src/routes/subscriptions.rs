@@ -144,15 +144,19 @@ pub async fn create_subscription(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewSubscription = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let subscription = state.billing().subscribe(new).await?;
-        let location = format!("/api/v1/subscriptions/{}", subscription.id);
-        let version = subscription.version;
-        Ok(
-            Reply::created(&SubscriptionResponse::from(subscription), &location)?
-                .with_etag(version),
-        )
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().subscribe(new),
+        |subscription| {
+            let location = format!("/api/v1/subscriptions/{}", subscription.id);
+            let version = subscription.version;
+            Ok(
+                Reply::created(&SubscriptionResponse::from(subscription), &location)?
+                    .with_etag(version),
+            )
+        },
+    )
     .await
 }
 
@@ -214,12 +218,14 @@ async fn transition(
     body: &RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(request, key, &body.0)?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        ok(state
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state
             .billing()
-            .transition_subscription(id, action, if_match.0)
-            .await?)
-    })
+            .transition_subscription(id, action, if_match.0),
+        ok,
+    )
     .await
 }
 

@@ -155,12 +155,16 @@ pub async fn create_tax(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewTax = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let tax = state.billing().create_tax(new).await?;
-        let location = format!("/api/v1/taxes/{}", tax.id);
-        let version = tax.version;
-        Ok(Reply::created(&TaxResponse::from(tax), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().create_tax(new),
+        |tax| {
+            let location = format!("/api/v1/taxes/{}", tax.id);
+            let version = tax.version;
+            Ok(Reply::created(&TaxResponse::from(tax), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 

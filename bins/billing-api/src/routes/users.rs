@@ -183,12 +183,16 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::optional_key(&request, &key, body.bytes())?;
     let new: NewUser = body.parse()?;
-    idempotency::run(state.billing(), key.as_ref(), async {
-        let user = state.billing().register_user(new).await?;
-        let location = format!("/api/v1/users/{}", user.id);
-        let version = user.version;
-        Ok(Reply::created(&UserResponse::from(user), &location)?.with_etag(version))
-    })
+    idempotency::run(
+        state.billing(),
+        key.as_ref(),
+        state.billing().register_user(new),
+        |user| {
+            let location = format!("/api/v1/users/{}", user.id);
+            let version = user.version;
+            Ok(Reply::created(&UserResponse::from(user), &location)?.with_etag(version))
+        },
+    )
     .await
 }
 

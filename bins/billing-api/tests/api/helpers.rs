@@ -188,6 +188,16 @@ pub async fn spawn_instances(
     Ok(apps)
 }
 
+/// Starts the app again over `app`'s database, with `app`'s token, as a
+/// restarted process would (stop `app` first).
+pub async fn restart(app: &TestApp) -> anyhow::Result<TestApp> {
+    let options = TestOptions {
+        token: app.token.clone(),
+        ..TestOptions::default()
+    };
+    spawn_instance(Arc::clone(&app.db), options).await
+}
+
 /// Spawns one instance over `db`.
 async fn spawn_instance(db: Arc<TestDatabase>, options: TestOptions) -> anyhow::Result<TestApp> {
     init_test_logging();

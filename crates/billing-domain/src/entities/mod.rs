@@ -1,10 +1,14 @@
 //! The sea-orm entities of the billing schema, one module per table.
 //!
-//! Every table has `id` (BIGINT identity), `created_at`, `updated_at` (UTC)
-//! and `version` (starts at 1, raised by one on every update: the optimistic
-//! lock). Table names are those of the original schema.
+//! Every table of the billing records has `id` (BIGINT identity),
+//! `created_at`, `updated_at` (UTC) and `version` (starts at 1, raised by one
+//! on every update: the optimistic lock). Table names are those of the
+//! original schema. Two bookkeeping tables have neither `id` nor `version`:
+//! `invoice_sequence` (the invoice counter) and `idempotency_record` (the
+//! outcomes of requests that ran under an idempotency key).
 
 pub mod currency;
+pub mod idempotency_record;
 pub mod invoice_sequence;
 pub mod subscription;
 pub mod tarif_plan;

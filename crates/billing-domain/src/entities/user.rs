@@ -3,7 +3,7 @@
 use std::fmt;
 
 use sea_orm::entity::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::enums::{UserRole, UserStatus};
 
@@ -14,6 +14,16 @@ use crate::enums::{UserRole, UserStatus};
 #[derive(Clone, PartialEq, Eq, DeriveValueType)]
 pub struct PasswordHash(pub String);
 
+impl PasswordHash {
+    /// A value that no password matches (not a PHC string): what a user
+    /// decoded from a serialised copy carries, since the hash is never
+    /// serialised.
+    #[must_use]
+    pub fn unusable() -> Self {
+        Self(String::from("!"))
+    }
+}
+
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash(<redacted>)")
@@ -21,7 +31,10 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// A user account. `email` is unique and stored lower-case.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+///
+/// Serialised without its password hash; decoded, it carries
+/// [`PasswordHash::unusable`].
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "user")]
 pub struct Model {
     /// Identity.
@@ -31,7 +44,7 @@ pub struct Model {
     #[sea_orm(unique, indexed)]
     pub email: String,
     /// The password hash; never serialised.
-    #[serde(skip)]
+    #[serde(skip, default = "PasswordHash::unusable")]
     pub password_hash: PasswordHash,
     /// Where the account stands.
     #[sea_orm(indexed)]

@@ -5,6 +5,7 @@
 mod support;
 
 mod catalogue;
+mod idempotency;
 mod invoices;
 mod payments;
 mod subscriptions;

@@ -8,10 +8,7 @@ use billing_concurrency::{Coordination, RedisSettings};
 use billing_domain::entities::{currency, tarif_plan, tax, user};
 use billing_domain::enums::BillingPeriod;
 use billing_repository::{DatabaseSettings, connect};
-use billing_service::{
-    Billing, BillingError, BillingSettings, NewCurrency, NewPlan, NewTax, NewUser, PaymentOutcome,
-    StoredResponse,
-};
+use billing_service::{Billing, BillingSettings, NewCurrency, NewPlan, NewTax, NewUser};
 use billing_test_support::{Backend, TestDatabase, redis_url, unique_suffix};
 use rust_decimal::Decimal;
 
@@ -178,25 +175,4 @@ pub fn plan(slug: &str, price: &str, period: BillingPeriod) -> NewPlan {
         sort_order: None,
         prices: None,
     }
-}
-
-/// What a front end would do with a payment outcome: store the success or
-/// the business refusal for replays, free the key on a transient failure.
-pub fn respond(
-    result: Result<PaymentOutcome, BillingError>,
-) -> (Result<PaymentOutcome, BillingError>, Option<StoredResponse>) {
-    let stored = match &result {
-        Ok(outcome) => Some(StoredResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(&outcome.invoice).expect("invoice serialises"),
-        }),
-        Err(error) if error.is_transient() => None,
-        Err(error) => Some(StoredResponse {
-            status: 409,
-            headers: Vec::new(),
-            body: error.to_string().into_bytes(),
-        }),
-    };
-    (result, stored)
 }
