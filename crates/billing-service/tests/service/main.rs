@@ -5,7 +5,11 @@
 mod support;
 
 mod catalogue;
+mod erasure;
 mod invoices;
+mod no_op_changes;
+mod paid_time;
 mod payments;
+mod rebasing;
 mod subscriptions;
 mod users;
