@@ -31,25 +31,25 @@ const RATE_LIMIT: Decimal = Decimal::from_parts(0x4876_E800, 0x17, 0, false, 0);
 /// assert!(validate_exchange_rate(Decimal::new(1, 9)).is_err());
 /// ```
 pub fn validate_exchange_rate(rate: Decimal) -> Result<Decimal, DomainError> {
+    match rate_problem(rate) {
+        None => Ok(rate),
+        Some(reason) => Err(DomainError::InvalidExchangeRate { rate, reason }),
+    }
+}
+
+/// What is wrong with an exchange rate, if anything (see
+/// [`validate_exchange_rate`]).
+fn rate_problem(rate: Decimal) -> Option<&'static str> {
     if rate.is_sign_negative() || rate.is_zero() {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it must be greater than zero",
-        });
+        return Some("it must be greater than zero");
     }
     if money::significant_decimals(rate) > MAX_RATE_DECIMALS {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it may have at most 8 decimal places",
-        });
+        return Some("it may have at most 8 decimal places");
     }
     if rate >= RATE_LIMIT {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it must be below 100000000000",
-        });
+        return Some("it must be below 100000000000");
     }
-    Ok(rate)
+    None
 }
 
 /// The currencies as they must be stored once `new_default` (an ISO code
@@ -121,17 +121,14 @@ pub fn rebase_rates(
                 .checked_div(divisor)
                 .ok_or(DomainError::ArithmeticOverflow)?
                 .round_dp_with_strategy(MAX_RATE_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
-            validate_exchange_rate(rate).map_err(|error| match error {
-                DomainError::InvalidExchangeRate { reason, .. } => {
-                    DomainError::RebasedRateOutOfRange {
-                        new_default: new_default.to_owned(),
-                        code: currency.code.clone(),
-                        rate,
-                        reason,
-                    }
-                }
-                other => other,
-            })?;
+            if let Some(reason) = rate_problem(rate) {
+                return Err(DomainError::RebasedRateOutOfRange {
+                    new_default: new_default.to_owned(),
+                    code: currency.code.clone(),
+                    rate,
+                    reason,
+                });
+            }
             rebased.is_default = false;
             rebased.exchange_rate = rate.into();
             Ok(rebased)

@@ -186,13 +186,12 @@ pub(crate) fn ensure_can_buy(user: &user::Model) -> Result<(), BillingError> {
 /// The refusal of a manual `activate`, which only resumes a paused
 /// subscription, with what to do instead.
 fn only_payment_adds_time(error: DomainError) -> BillingError {
-    match BillingError::from(error) {
-        BillingError::InvalidTransition { message, source } => BillingError::InvalidTransition {
-            message: format!(
-                "{message}: only a paid invoice starts or renews a subscription; activate resumes a paused one"
-            ),
-            source,
-        },
-        other => other,
+    let refused = matches!(error, DomainError::InvalidTransition { .. });
+    let mut error = BillingError::from(error);
+    if let (true, BillingError::InvalidTransition { message, .. }) = (refused, &mut error) {
+        message.push_str(
+            ": only a paid invoice starts or renews a subscription; activate resumes a paused one",
+        );
     }
+    error
 }
