@@ -27,7 +27,7 @@ pub enum DomainError {
     /// `from`. Nothing was changed. (HTTP: 409 `invalid_transition`.)
     #[error("cannot {action} the {entity}: it is {from}")]
     InvalidTransition {
-        /// `"subscription"` or `"invoice"`.
+        /// `"subscription"`, `"invoice"` or `"user"`.
         entity: &'static str,
         /// The current status, as stored (`"cancelled"`).
         from: &'static str,
@@ -93,6 +93,23 @@ pub enum DomainError {
     #[error("exchange rate {rate} is invalid: {reason}")]
     InvalidExchangeRate {
         /// The refused rate.
+        rate: Decimal,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// Making `new_default` the default currency would give currency `code`
+    /// a rate that is not valid (see `InvalidExchangeRate`); nothing is
+    /// changed.
+    #[error(
+        "{new_default} cannot become the default currency: the exchange rate of {code} would become {rate}, and {reason}"
+    )]
+    RebasedRateOutOfRange {
+        /// The currency that was to become the default.
+        new_default: String,
+        /// The currency whose rebased rate is invalid.
+        code: String,
+        /// The rebased rate, rounded to 8 places.
         rate: Decimal,
         /// What is wrong with it.
         reason: &'static str,

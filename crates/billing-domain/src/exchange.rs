@@ -6,7 +6,7 @@
 //! 1.08 USD). Conversions keep full precision; round once, at the end, with
 //! [`currency::Model::round`] (the crate's one rounding rule).
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::entities::currency;
 use crate::error::DomainError;
@@ -31,25 +31,109 @@ const RATE_LIMIT: Decimal = Decimal::from_parts(0x4876_E800, 0x17, 0, false, 0);
 /// assert!(validate_exchange_rate(Decimal::new(1, 9)).is_err());
 /// ```
 pub fn validate_exchange_rate(rate: Decimal) -> Result<Decimal, DomainError> {
+    match rate_problem(rate) {
+        None => Ok(rate),
+        Some(reason) => Err(DomainError::InvalidExchangeRate { rate, reason }),
+    }
+}
+
+/// What is wrong with an exchange rate, if anything (see
+/// [`validate_exchange_rate`]).
+fn rate_problem(rate: Decimal) -> Option<&'static str> {
     if rate.is_sign_negative() || rate.is_zero() {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it must be greater than zero",
-        });
+        return Some("it must be greater than zero");
     }
     if money::significant_decimals(rate) > MAX_RATE_DECIMALS {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it may have at most 8 decimal places",
-        });
+        return Some("it may have at most 8 decimal places");
     }
     if rate >= RATE_LIMIT {
-        return Err(DomainError::InvalidExchangeRate {
-            rate,
-            reason: "it must be below 100000000000",
-        });
+        return Some("it must be below 100000000000");
     }
-    Ok(rate)
+    None
+}
+
+/// The currencies as they must be stored once `new_default` (an ISO code
+/// among them) is the default currency: it gets rate 1 and the flag, every
+/// other currency loses the flag and gets its rate divided by the new
+/// default's old rate (units of it per old default), rounded half away from
+/// zero to 8 places. Every rebased rate must pass
+/// [`validate_exchange_rate`], like a rate a client sends; otherwise the
+/// whole switch is refused. The result keeps the order of `currencies`.
+///
+/// ```
+/// use billing_domain::exchange::rebase_rates;
+/// # use billing_domain::entities::currency;
+/// # fn c(code: &str, rate: &str, is_default: bool) -> currency::Model {
+/// #   serde_json::from_value(serde_json::json!({
+/// #   "id": 1, "code": code, "name": code, "symbol": null, "exchange_rate": rate,
+/// #   "decimal_places": 2, "is_default": is_default, "is_active": true,
+/// #   "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "version": 1
+/// # })).unwrap() }
+/// let rebased = rebase_rates(&[c("EUR", "1", true), c("USD", "1.25", false)], "USD").unwrap();
+/// assert_eq!(rebased[0].exchange_rate.get().to_string(), "0.8");
+/// assert!(!rebased[0].is_default && rebased[1].is_default);
+///
+/// // 1000 JPY per EUR with BHD at 0.00000001 would be 10^11 JPY per BHD.
+/// let refused = rebase_rates(
+///     &[c("EUR", "1", true), c("BHD", "0.00000001", false), c("JPY", "1000", false)],
+///     "BHD",
+/// );
+/// assert!(refused.unwrap_err().to_string().contains("JPY"));
+/// ```
+///
+/// # Errors
+/// [`DomainError::UnknownCurrency`] when `new_default` is not among
+/// `currencies`; [`DomainError::InvalidExchangeRate`] when its stored rate
+/// is invalid; [`DomainError::RebasedRateOutOfRange`] naming the first
+/// currency whose rebased rate would be invalid.
+pub fn rebase_rates(
+    currencies: &[currency::Model],
+    new_default: &str,
+) -> Result<Vec<currency::Model>, DomainError> {
+    let divisor = currencies
+        .iter()
+        .find(|c| c.code == new_default)
+        .ok_or_else(|| DomainError::UnknownCurrency {
+            code: new_default.to_owned(),
+        })
+        .and_then(|c| {
+            if c.is_default {
+                Ok(Decimal::ONE)
+            } else {
+                validate_exchange_rate(c.exchange_rate.get())
+            }
+        })?;
+    currencies
+        .iter()
+        .map(|currency| {
+            let mut rebased = currency.clone();
+            if currency.code == new_default {
+                rebased.is_default = true;
+                rebased.exchange_rate = Decimal::ONE.into();
+                return Ok(rebased);
+            }
+            let old = if currency.is_default {
+                Decimal::ONE
+            } else {
+                currency.exchange_rate.get()
+            };
+            let rate = old
+                .checked_div(divisor)
+                .ok_or(DomainError::ArithmeticOverflow)?
+                .round_dp_with_strategy(MAX_RATE_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
+            if let Some(reason) = rate_problem(rate) {
+                return Err(DomainError::RebasedRateOutOfRange {
+                    new_default: new_default.to_owned(),
+                    code: currency.code.clone(),
+                    rate,
+                    reason,
+                });
+            }
+            rebased.is_default = false;
+            rebased.exchange_rate = rate.into();
+            Ok(rebased)
+        })
+        .collect()
 }
 
 impl currency::Model {
@@ -323,6 +407,53 @@ pub(crate) mod tests {
             currency("USD", Some("$"), "0", 2, false).validate(),
             Err(DomainError::InvalidExchangeRate { .. })
         ));
+    }
+
+    #[test]
+    fn rebasing_divides_every_rate_and_validates_it() {
+        let eur = currency("EUR", Some("€"), "1", 2, true);
+        let bhd = currency("BHD", None, "0.00000001", 3, false);
+        let jpy = currency("JPY", Some("¥"), "1000", 0, false);
+        let usd = currency("USD", Some("$"), "1.08", 2, false);
+        let rebased = rebase_rates(&[eur.clone(), usd.clone(), jpy.clone()], "USD").unwrap();
+        let rates: Vec<_> = rebased
+            .iter()
+            .map(|c| (c.code.as_str(), c.exchange_rate.get(), c.is_default))
+            .collect();
+        assert_eq!(
+            rates,
+            [
+                ("EUR", d("0.92592593"), false),
+                ("USD", d("1"), true),
+                ("JPY", d("925.92592593"), false),
+            ]
+        );
+
+        // Out of range (10^11) and rounding to zero are both refused.
+        let all = [eur.clone(), bhd.clone(), jpy, usd];
+        assert_eq!(
+            rebase_rates(&all, "BHD"),
+            Err(DomainError::RebasedRateOutOfRange {
+                new_default: "BHD".into(),
+                code: "JPY".into(),
+                rate: d("100000000000"),
+                reason: "it must be below 100000000000",
+            })
+        );
+        let big = currency("IDR", None, "300000000", 2, false);
+        assert!(matches!(
+            rebase_rates(&[eur.clone(), bhd, big], "IDR"),
+            Err(DomainError::RebasedRateOutOfRange { ref code, .. }) if code == "EUR"
+        ));
+        assert!(matches!(
+            rebase_rates(std::slice::from_ref(&eur), "USD"),
+            Err(DomainError::UnknownCurrency { .. })
+        ));
+        // The default on itself changes nothing.
+        assert_eq!(
+            rebase_rates(std::slice::from_ref(&eur), "EUR").unwrap(),
+            [eur]
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::database::Executor;
+use crate::database::{Executor, Transaction};
 use crate::error::{ErrorContext, Op, RepositoryError, map_db_err};
 
 /// The largest page size a list accepts.
@@ -279,6 +279,28 @@ impl<E: Versioned> Repository<E> {
     /// [`Self::find_by_id`].
     pub async fn get<X: Executor>(exec: &X, id: i64) -> Result<E::Model, RepositoryError> {
         Self::find_by_id(exec, id)
+            .await?
+            .ok_or(RepositoryError::NotFound {
+                entity: E::NAME,
+                id,
+            })
+    }
+
+    /// The row with this id, read in `tx` and kept from changing until `tx`
+    /// ends: on PostgreSQL `SELECT … FOR SHARE` (a concurrent update waits
+    /// for `tx`, and this read waits for a concurrent update to commit and
+    /// then sees its result); on SQLite a write transaction is already
+    /// exclusive, and a transaction that read a row another one changed
+    /// since cannot commit a write.
+    ///
+    /// Insert a child row under this read when the parent's state decides
+    /// whether the child may exist (e.g. no new personal data for an erased
+    /// user).
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    pub async fn get_shared(tx: &Transaction, id: i64) -> Result<E::Model, RepositoryError> {
+        fetch_one(tx, E::find().filter(E::ID.eq(id)).lock_shared())
             .await?
             .ok_or(RepositoryError::NotFound {
                 entity: E::NAME,

@@ -2,16 +2,14 @@
 //! step that rebases every exchange rate.
 
 use billing_domain::entities::currency;
+use billing_domain::exchange::rebase_rates;
 use billing_domain::{iso4217, money, validate_currency_code};
 use billing_repository::{Currencies, Executor, MAX_PER_PAGE, Page, Transaction};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
-
-/// Decimal places kept for exchange rates (the column is `NUMERIC(19, 8)`).
-const RATE_DECIMALS: u32 = 8;
 
 /// A currency to create.
 #[derive(Clone, Debug, Deserialize)]
@@ -72,7 +70,8 @@ impl Billing {
     ///
     /// # Errors
     /// [`BillingError::Validation`] (unknown ISO code, bad rate or minor
-    /// units, first currency not default), [`BillingError::AlreadyExists`].
+    /// units, first currency not default, a rebased rate out of range),
+    /// [`BillingError::AlreadyExists`].
     pub async fn create_currency(&self, new: NewCurrency) -> Result<currency::Model, BillingError> {
         let code = validate_currency_code(&new.code)?;
         let decimal_places = match new.decimal_places {
@@ -111,7 +110,8 @@ impl Billing {
                 }
                 let created = Currencies::insert(tx, candidate).await?;
                 if make_default {
-                    return rebase_on(tx, created).await;
+                    let version = created.version;
+                    return rebase_on(tx, created, version, None).await;
                 }
                 Ok(Some(created))
             })
@@ -148,7 +148,9 @@ impl Billing {
     /// # Errors
     /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
     /// [`BillingError::Validation`] (a bad rate, a rate other than 1 for the
-    /// default, deactivating or un-defaulting the default).
+    /// default, deactivating or un-defaulting the default, a switch of the
+    /// default that would put another currency's rate out of range — then
+    /// nothing is written).
     pub async fn update_currency(
         &self,
         code: &str,
@@ -199,8 +201,13 @@ impl Billing {
                 let mut currency = Currencies::get(tx, id).await?;
                 let read_version = currency.version;
                 check_expected_version("currency", expected_version, read_version)?;
+                let stored = currency.clone();
+                apply(&mut currency)?;
                 if currency.is_default {
-                    apply(&mut currency)?;
+                    if currency == stored {
+                        // Already the default, nothing else changes.
+                        return Ok(Some(stored));
+                    }
                     return save_or_conflict::<currency::Entity, _>(
                         tx,
                         &currency,
@@ -209,21 +216,10 @@ impl Billing {
                     )
                     .await;
                 }
-                apply(&mut currency)?;
                 if !currency.is_active {
                     return Err(BillingError::invalid("the default currency must be active"));
                 }
-                let Some(saved) = save_or_conflict::<currency::Entity, _>(
-                    tx,
-                    &currency,
-                    read_version,
-                    expected_version,
-                )
-                .await?
-                else {
-                    return Ok(None);
-                };
-                rebase_on(tx, saved).await
+                rebase_on(tx, currency, read_version, expected_version).await
             })
         })
         .await
@@ -247,47 +243,49 @@ pub(crate) async fn all_currencies<X: Executor>(
     }
 }
 
-/// Makes `new_default` the default currency inside `tx`: every rate is
-/// divided by its rate (units of it per old default), rounded to 8 places;
-/// the old default loses the flag first (the unique index allows one).
-/// `Ok(None)` when another writer changed a currency meanwhile.
+/// Makes `new_default` (as the caller changed it, read at `read_version`)
+/// the default currency inside `tx`, with the domain's rebasing
+/// ([`rebase_rates`]): every rebased rate is validated before anything is
+/// written, so an out-of-range rate refuses the switch. The old default is
+/// saved first (the unique index allows one default). `Ok(None)` when
+/// another writer changed a currency meanwhile.
 async fn rebase_on(
     tx: &Transaction,
     new_default: currency::Model,
+    read_version: i32,
+    expected_version: Option<i32>,
 ) -> Result<Option<currency::Model>, BillingError> {
-    let divisor = new_default.exchange_rate.get();
-    if divisor <= Decimal::ZERO {
-        return Err(BillingError::invalid(
-            "the new default currency needs a positive rate",
-        ));
-    }
-    let mut all = all_currencies(tx).await?;
+    let mut stored = all_currencies(tx).await?;
     // The old default first: until it drops the flag, no other row may take it.
-    all.sort_by_key(|c| (!c.is_default, c.id));
-    let mut result = None;
-    for mut currency in all {
-        let read_version = currency.version;
-        if currency.id == new_default.id {
-            currency.is_default = true;
-            currency.exchange_rate = Decimal::ONE.into();
-        } else {
-            currency.is_default = false;
-            let rebased = (currency.exchange_rate.get() / divisor)
-                .round_dp_with_strategy(RATE_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
-            if rebased <= Decimal::ZERO {
-                return Err(BillingError::invalid(format!(
-                    "the rate of {} would round to zero against the new default",
-                    currency.code
-                )));
+    stored.sort_by_key(|c| (!c.is_default, c.id));
+    let changed: Vec<currency::Model> = stored
+        .iter()
+        .map(|c| {
+            if c.id == new_default.id {
+                new_default.clone()
+            } else {
+                c.clone()
             }
-            currency.exchange_rate = rebased.into();
+        })
+        .collect();
+    let rebased = rebase_rates(&changed, &new_default.code)?;
+    let mut result = None;
+    for (currency, before) in rebased.into_iter().zip(&stored) {
+        let is_new_default = currency.id == new_default.id;
+        if !is_new_default && currency == *before {
+            continue;
         }
+        let (version, expected) = if is_new_default {
+            (read_version, expected_version)
+        } else {
+            (before.version, None)
+        };
         let Some(saved) =
-            save_or_conflict::<currency::Entity, _>(tx, &currency, read_version, None).await?
+            save_or_conflict::<currency::Entity, _>(tx, &currency, version, expected).await?
         else {
             return Ok(None);
         };
-        if saved.id == new_default.id {
+        if is_new_default {
             result = Some(saved);
         }
     }

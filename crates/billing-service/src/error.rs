@@ -214,6 +214,7 @@ impl From<DomainError> for BillingError {
             | DomainError::InvalidCountryCode { .. }
             | DomainError::UnknownCurrency { .. }
             | DomainError::InvalidExchangeRate { .. }
+            | DomainError::RebasedRateOutOfRange { .. }
             | DomainError::CurrencyMismatch { .. }
             | DomainError::NotDefaultCurrency { .. }
             | DomainError::CurrencyInactive { .. }

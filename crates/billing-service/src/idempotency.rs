@@ -213,6 +213,9 @@ enum ClaimState {
     /// Another request with the key committed first; this one's effect was
     /// rolled back.
     Raced,
+    /// The use case found nothing to change and wrote nothing: there is no
+    /// effect to record, and a repeat finds nothing to change either.
+    Unchanged,
 }
 
 /// The key a request runs under, as its write paths see it.
@@ -272,6 +275,12 @@ impl Claim {
     /// Notes that the transaction holding the record committed.
     pub(crate) fn committed() {
         set_state(ClaimState::Recorded);
+    }
+
+    /// Notes that the use case wrote nothing, as the values asked for were
+    /// already stored.
+    pub(crate) fn unchanged() {
+        set_state(ClaimState::Unchanged);
     }
 }
 
@@ -349,7 +358,9 @@ impl Billing {
         // future dropped instead, the guard would release it on its own.)
         release_claim(claim_lock).await;
         match (result, state) {
-            (Ok(outcome), ClaimState::Recorded) => Ok(Idempotent::Fresh(outcome)),
+            (Ok(outcome), ClaimState::Recorded | ClaimState::Unchanged) => {
+                Ok(Idempotent::Fresh(outcome))
+            }
             (Ok(outcome), ClaimState::Pending | ClaimState::Raced) => {
                 // A use case that committed without recording: a bug of the
                 // service, caught by its tests; the outcome still stands.
@@ -379,7 +390,7 @@ impl Billing {
                     None => Err(error),
                 }
             }
-            (Err(error), ClaimState::Recorded) => Err(error),
+            (Err(error), ClaimState::Recorded | ClaimState::Unchanged) => Err(error),
         }
     }
 

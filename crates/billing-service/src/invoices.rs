@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use billing_concurrency::LockGuard;
 use billing_domain::entities::{subscription, user_invoice};
-use billing_domain::enums::{BillingPeriod, InvoiceStatus, SubscriptionStatus};
-use billing_domain::{DomainError, plan_invoice_amounts};
+use billing_domain::enums::InvoiceStatus;
+use billing_domain::plan_invoice_amounts;
 use billing_repository::{
     Currencies, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
 };
@@ -305,7 +305,7 @@ impl Billing {
                         let mut subscription = Subscriptions::get(tx, subscription_id).await?;
                         let plan = Plans::get(tx, invoice.tarif_plan_id).await?;
                         let subscription_version = subscription.version;
-                        activate_for_payment(&mut subscription, at, plan.billing_period)?;
+                        subscription.pay_period(at, plan.billing_period)?;
                         Some((subscription, subscription_version))
                     }
                     None => None,
@@ -450,31 +450,6 @@ async fn load_for_change(
         });
     }
     Ok(invoice)
-}
-
-/// A payment starts a pending subscription, renews an active one, and
-/// resumes a paused one and renews it (the customer paid for a period).
-/// Cancelled and expired subscriptions refuse, and so the payment fails.
-fn activate_for_payment(
-    subscription: &mut subscription::Model,
-    at: chrono::DateTime<chrono::Utc>,
-    period: BillingPeriod,
-) -> Result<(), DomainError> {
-    match subscription.status {
-        SubscriptionStatus::Pending | SubscriptionStatus::Active => {
-            subscription.activate(at, period)
-        }
-        SubscriptionStatus::Paused => {
-            let before = subscription.clone();
-            subscription.activate(at, period)?;
-            subscription
-                .activate(at, period)
-                .inspect_err(|_| *subscription = before)
-        }
-        SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
-            subscription.activate(at, period)
-        }
-    }
 }
 
 async fn release(lock: LockGuard) {

@@ -1,8 +1,9 @@
 //! Subscriptions: subscribe, the lifecycle transitions, and expiring the
 //! overdue ones in bulk.
 
-use billing_domain::entities::{subscription, tarif_plan, user};
-use billing_domain::enums::{BillingPeriod, SubscriptionStatus, UserStatus};
+use billing_domain::DomainError;
+use billing_domain::entities::{subscription, user};
+use billing_domain::enums::{SubscriptionStatus, UserStatus};
 use billing_repository::{Page, Plans, Subscriptions, Users};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -23,7 +24,9 @@ pub struct NewSubscription {
 /// A lifecycle transition of a subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubscriptionAction {
-    /// Start (pending), renew (active) or resume (paused).
+    /// Resume a paused subscription (the paused time is given back). It
+    /// neither starts a pending subscription nor renews an active one: only
+    /// a paid invoice adds a period.
     Activate,
     /// Stop for a while; the paused time is added back on resume.
     Pause,
@@ -109,7 +112,8 @@ impl Billing {
         Ok(Subscriptions::by_user(self.db(), user_id, page, per_page).await?)
     }
 
-    /// Applies a lifecycle transition.
+    /// Applies a lifecycle transition. None adds paid time: `Activate`
+    /// only resumes a paused subscription.
     ///
     /// # Errors
     /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
@@ -120,24 +124,16 @@ impl Billing {
         action: SubscriptionAction,
         expected_version: Option<i32>,
     ) -> Result<subscription::Model, BillingError> {
-        // Only activation needs the plan (its billing period).
-        let transition = match action {
-            SubscriptionAction::Activate => {
-                Transition::Activate(self.plan_of_subscription(id).await?.billing_period)
-            }
-            SubscriptionAction::Pause => Transition::Pause,
-            SubscriptionAction::Cancel => Transition::Cancel,
-            SubscriptionAction::Expire => Transition::Expire,
-        };
         let at = now();
         self.update_versioned::<subscription::Entity, _>(id, expected_version, |subscription| {
-            match transition {
-                Transition::Activate(period) => subscription.activate(at, period),
-                Transition::Pause => subscription.pause(at),
-                Transition::Cancel => subscription.cancel(at),
-                Transition::Expire => subscription.expire(at),
+            match action {
+                SubscriptionAction::Activate => {
+                    subscription.resume(at).map_err(only_payment_adds_time)
+                }
+                SubscriptionAction::Pause => subscription.pause(at).map_err(BillingError::from),
+                SubscriptionAction::Cancel => subscription.cancel(at).map_err(BillingError::from),
+                SubscriptionAction::Expire => subscription.expire(at).map_err(BillingError::from),
             }
-            .map_err(BillingError::from)
         })
         .await
     }
@@ -175,31 +171,31 @@ impl Billing {
         }
         Ok(expired)
     }
+}
 
-    async fn plan_of_subscription(&self, id: i64) -> Result<tarif_plan::Model, BillingError> {
-        let subscription = Subscriptions::get(self.db(), id).await?;
-        Ok(Plans::get(self.db(), subscription.tarif_plan_id).await?)
+/// Suspended and deleted users can neither subscribe nor be invoiced: a
+/// suspended user is refused as invalid input, a deleted one as a change of
+/// a read-only user (`InvalidTransition`).
+pub(crate) fn ensure_can_buy(user: &user::Model) -> Result<(), BillingError> {
+    match user.status {
+        UserStatus::Pending | UserStatus::Active => Ok(()),
+        UserStatus::Suspended => Err(BillingError::invalid(format!(
+            "user {} is suspended and cannot buy",
+            user.id
+        ))),
+        UserStatus::Deleted => Ok(user.ensure_changeable("bill")?),
     }
 }
 
-/// A [`SubscriptionAction`] with what it needs to run.
-#[derive(Clone, Copy)]
-enum Transition {
-    Activate(BillingPeriod),
-    Pause,
-    Cancel,
-    Expire,
-}
-
-/// Suspended and deleted users can neither subscribe nor be invoiced.
-pub(crate) fn ensure_can_buy(user: &user::Model) -> Result<(), BillingError> {
-    let why = match user.status {
-        UserStatus::Pending | UserStatus::Active => return Ok(()),
-        UserStatus::Suspended => "suspended",
-        UserStatus::Deleted => "deleted",
-    };
-    Err(BillingError::invalid(format!(
-        "user {} is {why} and cannot buy",
-        user.id
-    )))
+/// The refusal of a manual `activate`, which only resumes a paused
+/// subscription, with what to do instead.
+fn only_payment_adds_time(error: DomainError) -> BillingError {
+    let refused = matches!(error, DomainError::InvalidTransition { .. });
+    let mut error = BillingError::from(error);
+    if let (true, BillingError::InvalidTransition { message, .. }) = (refused, &mut error) {
+        message.push_str(
+            ": only a paid invoice starts or renews a subscription; activate resumes a paused one",
+        );
+    }
+    error
 }

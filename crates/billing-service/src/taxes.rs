@@ -193,7 +193,12 @@ impl Billing {
                 let read_version = tax.version;
                 check_expected_version("tax", expected_version, read_version)?;
                 let old_rate = tax.rate;
+                let stored = tax.clone();
                 apply(&mut tax)?;
+                if tax == stored {
+                    // Nothing changes: nothing is written.
+                    return Ok(Some(stored));
+                }
                 let Some(saved) =
                     save_or_conflict::<tax::Entity, _>(tx, &tax, read_version, expected_version)
                         .await?

@@ -9,7 +9,8 @@ use billing_domain::entities::{user, user_case, user_details};
 use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
 use billing_domain::{PasswordHash, validate_country_code};
 use billing_repository::{
-    Page, Repository, RepositoryError, UserCases, UserDetailsRepository, Users, normalize_email,
+    Executor, IdempotencyRecords, MAX_PER_PAGE, Page, Repository, RepositoryError, UserCases,
+    UserDetailsRepository, Users, normalize_email,
 };
 use serde::Deserialize;
 
@@ -181,11 +182,14 @@ impl Billing {
         Ok(Users::list(self.db(), status, role, page, per_page).await?)
     }
 
-    /// Changes a user's status, role or e-mail.
+    /// Changes a user's status, role or e-mail. A change to `deleted`
+    /// erases the user as [`delete_user`](Self::delete_user) does, in one
+    /// transaction. A deleted user cannot be changed.
     ///
     /// # Errors
     /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
-    /// [`BillingError::Validation`] (malformed e-mail, leaving `deleted`),
+    /// [`BillingError::Validation`] (malformed e-mail),
+    /// [`BillingError::InvalidTransition`] (the user is deleted),
     /// [`BillingError::AlreadyExists`] (e-mail taken).
     pub async fn update_user(
         &self,
@@ -194,25 +198,32 @@ impl Billing {
         expected_version: Option<i32>,
     ) -> Result<user::Model, BillingError> {
         let email = changes.email.as_deref().map(valid_email).transpose()?;
-        self.update_versioned::<user::Entity, _>(id, expected_version, |user| {
-            if let Some(status) = changes.status {
-                check_user_status_change(user.status, status)?;
-                user.status = status;
-            }
+        let apply = move |user: &mut user::Model| -> Result<(), BillingError> {
+            user.ensure_changeable("change")?;
             if let Some(role) = changes.role {
                 user.role = role;
             }
             if let Some(email) = &email {
                 user.email.clone_from(email);
             }
+            if let Some(status) = changes.status {
+                // Last: a change to `deleted` erases the e-mail just set.
+                user.change_status(status)?;
+            }
             Ok(())
-        })
-        .await
+        };
+        if changes.status == Some(UserStatus::Deleted) {
+            return self.erase_user(id, expected_version, apply).await;
+        }
+        self.update_versioned::<user::Entity, _>(id, expected_version, apply)
+            .await
     }
 
     /// Deletes a user: status `deleted`, e-mail and password replaced by
-    /// placeholders and personal details erased, in one transaction. The
-    /// row stays, so the user's invoices keep their customer.
+    /// placeholders, personal details erased, and the subject and text of
+    /// the user's support cases erased (the cases closed), in one
+    /// transaction. The row stays, so the user's invoices keep their
+    /// customer. Deleting a deleted user writes nothing.
     ///
     /// # Errors
     /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`].
@@ -221,19 +232,51 @@ impl Billing {
         id: i64,
         expected_version: Option<i32>,
     ) -> Result<(), BillingError> {
+        self.erase_user(id, expected_version, |user: &mut user::Model| {
+            user.erase();
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Reads user `id`, lets `delete` turn it `deleted` (erasing its row),
+    /// and erases the user's details and case text, all in one transaction;
+    /// only rows that change are written.
+    async fn erase_user<F>(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+        delete: F,
+    ) -> Result<user::Model, BillingError>
+    where
+        F: Fn(&mut user::Model) -> Result<(), BillingError> + Clone + Send + Sync + 'static,
+    {
         self.retrying_transaction(move |tx| {
+            let delete = delete.clone();
             Box::pin(async move {
                 let mut user = Users::get(tx, id).await?;
                 let read_version = user.version;
                 check_expected_version("user", expected_version, read_version)?;
-                user.status = UserStatus::Deleted;
-                user.email = format!("deleted-user-{id}@deleted.invalid");
-                user.password_hash = PasswordHash(String::from("!deleted"));
-                if save_or_conflict::<user::Entity, _>(tx, &user, read_version, expected_version)
+                let stored = user.clone();
+                delete(&mut user)?;
+                if user.status != UserStatus::Deleted {
+                    return Err(BillingError::Internal {
+                        source: "a user deletion left the user undeleted".into(),
+                    });
+                }
+                if user != stored {
+                    match save_or_conflict::<user::Entity, _>(
+                        tx,
+                        &user,
+                        read_version,
+                        expected_version,
+                    )
                     .await?
-                    .is_none()
-                {
-                    return Ok(None);
+                    {
+                        Some(saved) => user = saved,
+                        None => return Ok(None),
+                    }
                 }
                 if let Some(details) = UserDetailsRepository::find_by_user(tx, id).await? {
                     match UserDetailsRepository::delete(tx, details.id, details.version).await {
@@ -242,7 +285,21 @@ impl Billing {
                         Err(other) => return Err(other.into()),
                     }
                 }
-                Ok(Some(()))
+                for case in all_cases(tx, id).await? {
+                    let mut erased = case.clone();
+                    erased.erase();
+                    if erased != case
+                        && save_or_conflict::<user_case::Entity, _>(tx, &erased, case.version, None)
+                            .await?
+                            .is_none()
+                    {
+                        return Ok(None);
+                    }
+                }
+                // The outcomes of the user's idempotent requests hold their
+                // data too (e-mail, case text).
+                IdempotencyRecords::delete_for_user(tx, id).await?;
+                Ok(Some(user))
             })
         })
         .await
@@ -259,7 +316,9 @@ impl Billing {
         input: UserDetailsInput,
         expected_version: Option<i32>,
     ) -> Result<user_details::Model, BillingError> {
-        Users::get(self.db(), user_id).await?;
+        Users::get(self.db(), user_id)
+            .await?
+            .ensure_changeable("store the details of")?;
         let country_code = input
             .country_code
             .as_deref()
@@ -321,7 +380,18 @@ impl Billing {
                     version: 1,
                 };
                 fill(&mut details);
-                Ok(UserDetailsRepository::insert(self.db(), details).await?)
+                self.retrying_transaction(move |tx| {
+                    let details = details.clone();
+                    Box::pin(async move {
+                        // Checked again under a shared lock, so an erasure
+                        // cannot commit between the check and the insert.
+                        Users::get_shared(tx, user_id)
+                            .await?
+                            .ensure_changeable("store the details of")?;
+                        Ok(Some(UserDetailsRepository::insert(tx, details).await?))
+                    })
+                })
+                .await
             }
         }
     }
@@ -390,7 +460,9 @@ impl Billing {
         user_id: i64,
         new: NewCase,
     ) -> Result<user_case::Model, BillingError> {
-        Users::get(self.db(), user_id).await?;
+        Users::get(self.db(), user_id)
+            .await?
+            .ensure_changeable("open a case for")?;
         let case = user_case::Model {
             id: 0,
             user_id,
@@ -403,7 +475,14 @@ impl Billing {
         };
         self.recording_transaction(move |tx| {
             let case = case.clone();
-            Box::pin(async move { Ok(Some(UserCases::insert(tx, case).await?)) })
+            Box::pin(async move {
+                // Checked again under a shared lock, so an erasure cannot
+                // commit between the check and the insert.
+                Users::get_shared(tx, user_id)
+                    .await?
+                    .ensure_changeable("open a case for")?;
+                Ok(Some(UserCases::insert(tx, case).await?))
+            })
         })
         .await
     }
@@ -445,6 +524,11 @@ impl Billing {
             .as_deref()
             .map(|d| valid_text("description", d, 20_000))
             .transpose()?;
+        let case = Repository::<user_case::Entity>::get(self.db(), id).await?;
+        // A deleted user's cases are erased and closed, and stay so.
+        Users::get(self.db(), case.user_id)
+            .await?
+            .ensure_changeable("change a case of")?;
         self.update_versioned::<user_case::Entity, _>(id, expected_version, |case| {
             if case.status == CaseStatus::Closed {
                 return Err(BillingError::invalid_transition(
@@ -474,14 +558,21 @@ impl Billing {
     }
 }
 
-fn check_user_status_change(from: UserStatus, to: UserStatus) -> Result<(), BillingError> {
-    match from {
-        UserStatus::Deleted if to != UserStatus::Deleted => Err(BillingError::invalid_transition(
-            "cannot change the status of the user: it is deleted",
-        )),
-        UserStatus::Pending | UserStatus::Active | UserStatus::Suspended | UserStatus::Deleted => {
-            Ok(())
+/// Every support case of user `user_id`, through `exec`.
+async fn all_cases<X: Executor>(
+    exec: &X,
+    user_id: i64,
+) -> Result<Vec<user_case::Model>, BillingError> {
+    let mut all = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = UserCases::by_user(exec, user_id, None, page, MAX_PER_PAGE).await?;
+        let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
+        all.extend(batch.items);
+        if done {
+            return Ok(all);
         }
+        page += 1;
     }
 }
 

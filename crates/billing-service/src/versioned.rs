@@ -19,6 +19,11 @@ impl Billing {
     /// a save that loses to a concurrent writer re-reads the row and
     /// re-applies `apply` (which re-validates against the new state), up to
     /// `max_attempts` times, then gives up with [`BillingError::Locked`].
+    ///
+    /// A change that leaves the row as it was (every value equal to the
+    /// stored one) writes nothing: the row is returned at its version, so
+    /// other clients' `If-Match` stays valid. The expected version is still
+    /// checked first.
     pub(crate) async fn update_versioned<E, F>(
         &self,
         id: i64,
@@ -27,7 +32,7 @@ impl Billing {
     ) -> Result<E::Model, BillingError>
     where
         E: Versioned,
-        E::Model: Recorded,
+        E::Model: Recorded + PartialEq,
         F: FnMut(&mut E::Model) -> Result<(), BillingError>,
     {
         let db = self.db();
@@ -36,7 +41,13 @@ impl Billing {
             let mut model = Repository::<E>::get(db, id).await?;
             let read_version = E::version_of(&model);
             check_expected_version(E::NAME, expected_version, read_version)?;
+            let stored = model.clone();
             apply(&mut model)?;
+            if model == stored {
+                // Nothing to write, so nothing to record either.
+                Claim::unchanged();
+                return Ok(stored);
+            }
             let saved = match &claim {
                 // One statement, unless the change must record its
                 // idempotency key in the same transaction.

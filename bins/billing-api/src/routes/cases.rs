@@ -101,7 +101,7 @@ fn ok(case: user_case::Model) -> Result<Reply, ApiError> {
         (status = 201, description = "Opened", body = CaseResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user is deleted (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -180,7 +180,7 @@ pub async fn get_case(state: web::Data<AppState>, id: web::Path<i64>) -> Result<
         (status = 200, description = "The changed case", body = CaseResponse,
             headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The case is closed (`invalid_transition`) or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is closed or its user deleted (`invalid_transition`), or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
     )
 )]

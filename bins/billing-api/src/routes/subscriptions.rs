@@ -132,7 +132,7 @@ fn ok(subscription: subscription::Model) -> Result<Reply, ApiError> {
         (status = 201, description = "Created (pending)", body = SubscriptionResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such user or plan", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user is deleted (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -229,18 +229,19 @@ async fn transition(
     .await
 }
 
-/// Starts a pending subscription, renews an active one, or resumes a
-/// paused one (the paused time is added back).
+/// Resumes a paused subscription (the paused time is added back). It
+/// neither starts a pending subscription nor renews an active one: only a
+/// paid invoice adds a billing period (409 `invalid_transition`).
 #[utoipa::path(
     post,
     path = "/api/v1/subscriptions/{id}/activate",
     tag = "subscriptions",
     params(("id" = i64, Path, description = "The subscription's id"), IfMatchHeader, KeyParam),
     responses(
-        (status = 200, description = "The active subscription", body = SubscriptionResponse,
+        (status = 200, description = "The resumed subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from its state (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not paused (`invalid_transition`: pending and active subscriptions gain time only by a paid invoice), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )

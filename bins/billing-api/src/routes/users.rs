@@ -233,7 +233,9 @@ pub async fn get_user(state: web::Data<AppState>, id: web::Path<i64>) -> Result<
     ok(state.billing().user(id.into_inner()).await?)
 }
 
-/// Changes a user's status, role or e-mail (`deleted` is final).
+/// Changes a user's status, role or e-mail. `deleted` erases the user as
+/// `DELETE` does and is final: a deleted user cannot be changed. A change
+/// that changes nothing writes nothing (200, same `ETag`).
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -262,7 +264,10 @@ pub async fn update_user(
 }
 
 /// Deletes a user: status `deleted`, e-mail and password replaced by
-/// placeholders, personal details erased. The row stays for the invoices.
+/// placeholders, personal details erased, the user's support cases erased
+/// (subject and text) and closed, in one transaction. The row stays for the
+/// invoices; the user is read-only from then on. Deleting a deleted user
+/// writes nothing (204).
 #[utoipa::path(
     delete,
     path = "/api/v1/users/{id}",
@@ -304,7 +309,7 @@ fn details_ok(details: user_details::Model) -> Result<Reply, ApiError> {
         (status = 200, description = "The stored details", body = UserDetailsResponse,
             headers(("ETag" = String, description = "Their version"))),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user is deleted (`invalid_transition`) or the details changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
     )
 )]

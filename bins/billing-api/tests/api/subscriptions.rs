@@ -6,8 +6,8 @@ use billing_test_support::{TestDatabase, test_on_each_backend};
 use serde_json::{Value, json};
 
 use crate::fixtures::{
-    create_plan, create_plan_with, create_user, etag, get, get_json, json_with, post_empty,
-    post_json, subscribe, total,
+    create_invoice, create_plan, create_plan_with, create_user, etag, get, get_json, json_with,
+    pay, post_empty, post_json, subscribe, total,
 };
 use crate::helpers::{assert_problem, spawn_app};
 
@@ -36,7 +36,16 @@ async fn subscriptions_follow_their_lifecycle(db: TestDatabase) -> anyhow::Resul
     let step = async |action: &str, if_match: Option<&str>| -> anyhow::Result<reqwest::Response> {
         post_empty(&app, &format!("{path}/{action}"), if_match).await
     };
-    let response = step("activate", Some("\"1\"")).await?;
+    // Only a paid invoice starts it.
+    assert_problem(
+        step("activate", Some("\"1\"")).await?,
+        409,
+        "invalid_transition",
+    )
+    .await?;
+    let invoice = create_invoice(&app, &user, &plan, Some(&sub)).await?;
+    json_with(pay(&app, &invoice["id"], "start").await?, 200).await?;
+    let response = get(&app, &path).await?;
     assert_eq!(etag(&response), "\"2\"");
     let active = json_with(response, 200).await?;
     assert_eq!(
@@ -95,11 +104,9 @@ async fn subscriptions_follow_their_lifecycle(db: TestDatabase) -> anyhow::Resul
     .await?;
     let forever = subscribe(&app, &user, &lifetime).await?;
     let forever_path = format!("/subscriptions/{}", forever["id"]);
-    let active = json_with(
-        post_empty(&app, &format!("{forever_path}/activate"), None).await?,
-        200,
-    )
-    .await?;
+    let invoice = create_invoice(&app, &user, &lifetime, Some(&forever)).await?;
+    json_with(pay(&app, &invoice["id"], "forever").await?, 200).await?;
+    let active = get_json(&app, &forever_path).await?;
     assert_eq!(
         (
             active["is_valid"].clone(),

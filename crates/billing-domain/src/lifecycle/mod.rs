@@ -1,12 +1,16 @@
-//! The state machines of subscriptions and invoices.
+//! The state machines of subscriptions, invoices and users.
 //!
-//! | subscription from | activate        | pause  | cancel    | expire  |
-//! |-------------------|-----------------|--------|-----------|---------|
-//! | `pending`         | start           | –      | cancelled | –       |
-//! | `active`          | renew           | paused | cancelled | expired |
-//! | `paused`          | resume          | –      | cancelled | expired |
-//! | `cancelled`       | –               | –      | –         | –       |
-//! | `expired`         | –               | –      | –         | –       |
+//! | subscription from | pay (an invoice paid) | resume | pause  | cancel    | expire  |
+//! |-------------------|-----------------------|--------|--------|-----------|---------|
+//! | `pending`         | start                 | –      | –      | cancelled | –       |
+//! | `active`          | renew                 | –      | paused | cancelled | expired |
+//! | `paused`          | resume and renew      | active | –      | cancelled | expired |
+//! | `cancelled`       | –                     | –      | –      | –         | –       |
+//! | `expired`         | –                     | –      | –      | –         | –       |
+//!
+//! Only `pay` adds a billing period: a subscription gains time only through
+//! a paid invoice. `resume` gives back the paid time a pause froze, nothing
+//! more, so it is refused on a pending or active subscription.
 //!
 //! | invoice from | pay  | fail   | cancel    | refund   |
 //! |--------------|------|--------|-----------|----------|
@@ -16,9 +20,9 @@
 //! | `cancelled`  | –    | –      | –         | –        |
 //! | `refunded`   | –    | –      | –         | –        |
 //!
-//! Subscription: `pending → active | cancelled`, `active → active (renewal) |
-//! paused | cancelled | expired`, `paused → active (resume) | cancelled |
-//! expired`; `cancelled` and `expired` are final.
+//! Subscription: `pending → active (paid) | cancelled`, `active → active
+//! (renewal, paid) | paused | cancelled | expired`, `paused → active (resume,
+//! or paid) | cancelled | expired`; `cancelled` and `expired` are final.
 //!
 //! Invoice: `pending → paid | failed | cancelled`, `failed → paid |
 //! cancelled`, `paid → refunded`; `cancelled` and `refunded` are final. An
@@ -26,19 +30,26 @@
 //! `expires_at`.
 //!
 //! The transition methods ([`subscription`](crate::entities::subscription)
-//! `activate`/`pause`/`cancel`/`expire`, [`user_invoice`](crate::entities::user_invoice)
+//! `pay_period`/`resume`/`pause`/`cancel`/`expire`, [`user_invoice`](crate::entities::user_invoice)
 //! `mark_paid`/`mark_failed`/`mark_cancelled`/`mark_refunded`) take `&mut
 //! self`, check everything first and only then change the model: on error the
 //! model is exactly as before. They never touch `version` or `updated_at`,
 //! which belong to the repository.
+//!
+//! User: `pending | active | suspended` change freely; any of them may
+//! become `deleted`, which erases the personal data (e-mail, password hash,
+//! and, by the caller, details and case text) and is final: a deleted user
+//! is read-only.
 //!
 //! Every decision is an exhaustive `match` without a `_` arm, so a new status
 //! does not compile until each rule has been revisited.
 
 mod invoice;
 mod subscription;
+mod user;
 
 pub use invoice::MAX_PAYMENT_FIELD_CHARS;
+pub use user::{ERASED_PASSWORD_HASH, ERASED_TEXT};
 
 use crate::enums::{InvoiceStatus, SubscriptionStatus};
 use crate::error::DomainError;
@@ -71,7 +82,8 @@ impl SubscriptionStatus {
     }
 
     /// The transition table. `Active → Active` is the renewal of a running
-    /// subscription; `Paused → Active` is a resume.
+    /// subscription by a payment; `Paused → Active` is a resume (or a
+    /// payment).
     ///
     /// ```
     /// use billing_domain::enums::SubscriptionStatus::*;

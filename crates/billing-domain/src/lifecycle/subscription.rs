@@ -8,19 +8,20 @@ use crate::enums::{BillingPeriod, SubscriptionStatus};
 use crate::error::DomainError;
 
 impl subscription::Model {
-    /// Activates the subscription for one `period` at `now`:
+    /// Adds one paid `period` at `now`: what a **paid invoice** does, and
+    /// the only way a subscription gains time.
     ///
     /// - **start** (`pending`): `started_at = now` (only if never set),
     ///   `expires_at = now + period`;
     /// - **renew** (`active`): `expires_at` moves one period on from the
     ///   current `expires_at`, or from `now` if that has already passed; a
     ///   subscription without expiry (lifetime) keeps none;
-    /// - **resume** (`paused`): `expires_at` moves on by the paused time
-    ///   (`now − paused_at`, never negative) and `paused_at` is cleared;
-    ///   `period` plays no part (a resume does not add paid time).
+    /// - **resume and renew** (`paused`): the paused time is given back as
+    ///   by [`resume`](Self::resume), then one period is added as for a
+    ///   renewal.
     ///
     /// A [`BillingPeriod::Lifetime`] period means no expiry (`expires_at =
-    /// None`). `cancelled` and `expired` subscriptions cannot be activated.
+    /// None`). `cancelled` and `expired` subscriptions cannot be paid for.
     ///
     /// ```
     /// use billing_domain::enums::{BillingPeriod, SubscriptionStatus};
@@ -32,45 +33,35 @@ impl subscription::Model {
     /// #     "created_at": "2027-01-01T00:00:00Z", "updated_at": "2027-01-01T00:00:00Z",
     /// #     "version": 1})).unwrap();
     /// let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 9, 0, 0).unwrap();
-    /// sub.activate(jan31, BillingPeriod::Monthly).unwrap();
+    /// sub.pay_period(jan31, BillingPeriod::Monthly).unwrap();
     /// assert_eq!(sub.status, SubscriptionStatus::Active);
     /// assert_eq!(sub.expires_at, Some(Utc.with_ymd_and_hms(2027, 2, 28, 9, 0, 0).unwrap()));
     /// ```
-    pub fn activate(
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidTransition`] for a cancelled or expired
+    /// subscription; [`DomainError::DateOutOfRange`] when the new expiry is
+    /// beyond the calendar. The model is unchanged on error.
+    pub fn pay_period(
         &mut self,
         now: DateTime<Utc>,
         period: BillingPeriod,
     ) -> Result<(), DomainError> {
         let from = self.status;
-        subscription_transition(from, SubscriptionStatus::Active, "activate")?;
-        let expires_at = match from {
-            SubscriptionStatus::Pending => period.end_of_period(now)?,
-            SubscriptionStatus::Active => match self.expires_at {
-                None => None,
-                Some(current) => period.end_of_period(current.max(now))?,
-            },
-            SubscriptionStatus::Paused => match self.expires_at {
-                None => None,
-                Some(current) => {
-                    let paused_for = self
-                        .paused_at
-                        .map_or(TimeDelta::zero(), |paused_at| now - paused_at)
-                        .max(TimeDelta::zero());
-                    Some(
-                        current
-                            .checked_add_signed(paused_for)
-                            .ok_or(DomainError::DateOutOfRange)?,
-                    )
-                }
-            },
+        subscription_transition(from, SubscriptionStatus::Active, "pay for")?;
+        let current_end = match from {
+            SubscriptionStatus::Pending => Some(now),
+            SubscriptionStatus::Active => self.expires_at,
+            SubscriptionStatus::Paused => self.resumed_expiry(now)?,
             // Refused above; kept explicit so a new status forces a decision.
             SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
-                return Err(DomainError::InvalidTransition {
-                    entity: "subscription",
-                    from: from.as_str(),
-                    action: "activate",
-                });
+                return Err(refused(from, "pay for"));
             }
+        };
+        // No current end means no expiry (lifetime), which a period keeps.
+        let expires_at = match current_end {
+            None => None,
+            Some(current) => period.end_of_period(current.max(now))?,
         };
 
         self.status = SubscriptionStatus::Active;
@@ -78,6 +69,46 @@ impl subscription::Model {
         self.expires_at = expires_at;
         self.paused_at = None;
         Ok(())
+    }
+
+    /// Resumes a `paused` subscription at `now`: `expires_at` moves on by
+    /// the paused time (`now − paused_at`, never negative) and `paused_at`
+    /// is cleared. It gives back the paid time the pause froze and adds none:
+    /// only [`pay_period`](Self::pay_period) adds time, so a `pending`
+    /// subscription cannot be started nor an `active` one renewed this way.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidTransition`] unless the subscription is paused;
+    /// [`DomainError::DateOutOfRange`]. The model is unchanged on error.
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<(), DomainError> {
+        match self.status {
+            SubscriptionStatus::Paused => {}
+            status @ (SubscriptionStatus::Pending
+            | SubscriptionStatus::Active
+            | SubscriptionStatus::Cancelled
+            | SubscriptionStatus::Expired) => return Err(refused(status, "resume")),
+        }
+        let expires_at = self.resumed_expiry(now)?;
+        self.status = SubscriptionStatus::Active;
+        self.expires_at = expires_at;
+        self.paused_at = None;
+        Ok(())
+    }
+
+    /// `expires_at` moved on by the time paused until `now` (never less
+    /// than zero); `None` stays `None` (no expiry).
+    fn resumed_expiry(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let paused_for = self
+            .paused_at
+            .map_or(TimeDelta::zero(), |paused_at| now - paused_at)
+            .max(TimeDelta::zero());
+        self.expires_at
+            .map(|current| {
+                current
+                    .checked_add_signed(paused_for)
+                    .ok_or(DomainError::DateOutOfRange)
+            })
+            .transpose()
     }
 
     /// Pauses an `active` subscription: `paused_at = now`. The paid time left
@@ -144,7 +175,7 @@ impl subscription::Model {
     /// #     "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
     /// #     "version": 1})).unwrap();
     /// let start = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-    /// sub.activate(start, BillingPeriod::Monthly).unwrap(); // until 1 May
+    /// sub.pay_period(start, BillingPeriod::Monthly).unwrap(); // until 1 May
     /// assert_eq!(sub.days_remaining(start), Some(30));
     /// assert_eq!(sub.days_remaining(start + TimeDelta::hours(1)), Some(30)); // 29 d 23 h
     /// assert_eq!(sub.days_remaining(start + TimeDelta::days(40)), Some(0));
@@ -160,6 +191,15 @@ impl subscription::Model {
             | SubscriptionStatus::Cancelled
             | SubscriptionStatus::Expired => Some(0),
         }
+    }
+}
+
+/// The refusal of `action` from status `from`.
+fn refused(from: SubscriptionStatus, action: &'static str) -> DomainError {
+    DomainError::InvalidTransition {
+        entity: "subscription",
+        from: from.as_str(),
+        action,
     }
 }
 
@@ -206,7 +246,7 @@ mod tests {
 
     fn active(start: DateTime<Utc>, period: BillingPeriod) -> subscription::Model {
         let mut sub = pending();
-        sub.activate(start, period).unwrap();
+        sub.pay_period(start, period).unwrap();
         sub
     }
 
@@ -238,11 +278,10 @@ mod tests {
     #[test]
     fn transitions_do_not_touch_version_or_updated_at() {
         let mut sub = pending();
-        sub.activate(at(2026, 5, 1), BillingPeriod::Monthly)
+        sub.pay_period(at(2026, 5, 1), BillingPeriod::Monthly)
             .unwrap();
         sub.pause(at(2026, 5, 2)).unwrap();
-        sub.activate(at(2026, 5, 3), BillingPeriod::Monthly)
-            .unwrap();
+        sub.resume(at(2026, 5, 3)).unwrap();
         sub.expire(at(2026, 7, 1)).unwrap();
         assert_eq!(sub.version, 3);
         assert_eq!(sub.updated_at, at(2026, 1, 1));
@@ -250,11 +289,40 @@ mod tests {
     }
 
     #[test]
+    fn only_a_payment_adds_time() {
+        let mut sub = active(at(2026, 1, 10), BillingPeriod::Monthly);
+        let before = sub.clone();
+        // Resuming a running subscription would renew it for free.
+        assert!(sub.resume(at(2026, 1, 20)).is_err());
+        assert_eq!(sub, before);
+        let mut waiting = pending();
+        assert!(waiting.resume(at(2026, 1, 20)).is_err());
+        assert_eq!(waiting, pending());
+        // A resume right after the pause gives back nothing but the pause.
+        sub.pause(at(2026, 1, 20)).unwrap();
+        sub.resume(at(2026, 1, 20)).unwrap();
+        assert_eq!(sub.expires_at, before.expires_at);
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+    }
+
+    #[test]
+    fn a_payment_of_a_paused_subscription_resumes_and_renews_it() {
+        let mut sub = active(at(2026, 3, 1), BillingPeriod::Monthly);
+        sub.pause(at(2026, 3, 10)).unwrap();
+        sub.pay_period(at(2026, 3, 20), BillingPeriod::Monthly)
+            .unwrap();
+        // 1 April + 10 paused days = 11 April, plus one month.
+        assert_eq!(sub.expires_at, Some(at(2026, 5, 11)));
+        assert_eq!(sub.paused_at, None);
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+    }
+
+    #[test]
     fn renewal_extends_from_the_current_expiry() {
         let mut sub = active(at(2026, 1, 31), BillingPeriod::Monthly);
         assert_eq!(sub.expires_at, Some(at(2026, 2, 28)));
         // Renewed early, on 20 February: the new month starts on 28 February.
-        sub.activate(at(2026, 2, 20), BillingPeriod::Monthly)
+        sub.pay_period(at(2026, 2, 20), BillingPeriod::Monthly)
             .unwrap();
         assert_eq!(sub.expires_at, Some(at(2026, 3, 28)));
         assert_eq!(sub.started_at, Some(at(2026, 1, 31)), "set once");
@@ -263,7 +331,7 @@ mod tests {
     #[test]
     fn renewal_after_the_expiry_extends_from_now() {
         let mut sub = active(at(2026, 1, 10), BillingPeriod::Monthly);
-        sub.activate(at(2026, 3, 5), BillingPeriod::Monthly)
+        sub.pay_period(at(2026, 3, 5), BillingPeriod::Monthly)
             .unwrap();
         assert_eq!(sub.expires_at, Some(at(2026, 4, 5)));
         assert_eq!(sub.started_at, Some(at(2026, 1, 10)));
@@ -272,11 +340,11 @@ mod tests {
     #[test]
     fn renewal_to_lifetime_and_of_lifetime() {
         let mut sub = active(at(2026, 1, 10), BillingPeriod::Monthly);
-        sub.activate(at(2026, 1, 20), BillingPeriod::Lifetime)
+        sub.pay_period(at(2026, 1, 20), BillingPeriod::Lifetime)
             .unwrap();
         assert_eq!(sub.expires_at, None);
         // A lifetime subscription stays without expiry.
-        sub.activate(at(2026, 2, 20), BillingPeriod::Monthly)
+        sub.pay_period(at(2026, 2, 20), BillingPeriod::Monthly)
             .unwrap();
         assert_eq!(sub.expires_at, None);
     }
@@ -291,8 +359,7 @@ mod tests {
         assert!(!sub.is_valid(at(2026, 3, 15)));
         assert_eq!(sub.days_remaining(at(2026, 3, 15)), Some(22), "frozen");
 
-        sub.activate(at(2026, 3, 20), BillingPeriod::Monthly)
-            .unwrap();
+        sub.resume(at(2026, 3, 20)).unwrap();
         assert_eq!(sub.status, SubscriptionStatus::Active);
         assert_eq!(sub.expires_at, Some(at(2026, 4, 11)));
         assert_eq!(sub.paused_at, None);
@@ -304,8 +371,7 @@ mod tests {
     fn resume_with_a_clock_behind_the_pause_adds_nothing() {
         let mut sub = active(at(2026, 3, 1), BillingPeriod::Monthly);
         sub.pause(at(2026, 3, 10)).unwrap();
-        sub.activate(at(2026, 3, 9), BillingPeriod::Monthly)
-            .unwrap();
+        sub.resume(at(2026, 3, 9)).unwrap();
         assert_eq!(sub.expires_at, Some(at(2026, 4, 1)));
     }
 
@@ -314,8 +380,7 @@ mod tests {
         let mut sub = active(at(2026, 3, 1), BillingPeriod::Lifetime);
         sub.pause(at(2026, 3, 10)).unwrap();
         assert_eq!(sub.days_remaining(at(2026, 3, 11)), None);
-        sub.activate(at(2026, 3, 20), BillingPeriod::Monthly)
-            .unwrap();
+        sub.resume(at(2026, 3, 20)).unwrap();
         assert_eq!(sub.expires_at, None);
     }
 
@@ -374,18 +439,24 @@ mod tests {
         paused.pause(now).unwrap();
 
         type Action = fn(&mut subscription::Model, DateTime<Utc>) -> Result<(), DomainError>;
-        let activate: Action = |s, t| s.activate(t, BillingPeriod::Monthly);
+        let pay: Action = |s, t| s.pay_period(t, BillingPeriod::Monthly);
+        let resume: Action = |s, t| s.resume(t);
         let pause: Action = |s, t| s.pause(t);
         let cancel: Action = |s, t| s.cancel(t);
         let expire: Action = |s, t| s.expire(t);
 
-        let cases: [(&subscription::Model, Action, &str, &str); 7] = [
+        let running = active(now, BillingPeriod::Monthly);
+        let cases: [(&subscription::Model, Action, &str, &str); 11] = [
             (&pending(), pause, "pending", "pause"),
             (&pending(), expire, "pending", "expire"),
+            (&pending(), resume, "pending", "resume"),
+            (&running, resume, "active", "resume"),
             (&paused, pause, "paused", "pause"),
-            (&cancelled, activate, "cancelled", "activate"),
+            (&cancelled, pay, "cancelled", "pay for"),
+            (&cancelled, resume, "cancelled", "resume"),
             (&cancelled, cancel, "cancelled", "cancel"),
-            (&expired, activate, "expired", "activate"),
+            (&expired, pay, "expired", "pay for"),
+            (&expired, resume, "expired", "resume"),
             (&expired, expire, "expired", "expire"),
         ];
         for (model, action, from, name) in cases {
@@ -403,7 +474,7 @@ mod tests {
         }
         // The remaining forbidden actions on final states.
         for model in [&cancelled, &expired] {
-            for action in [pause, cancel, expire, activate] {
+            for action in [pause, cancel, expire, pay, resume] {
                 let mut copy = model.clone();
                 assert!(action(&mut copy, now).is_err());
                 assert_eq!(&copy, model);
@@ -416,7 +487,7 @@ mod tests {
         let mut sub = pending();
         let before = sub.clone();
         assert_eq!(
-            sub.activate(DateTime::<Utc>::MAX_UTC, BillingPeriod::Monthly),
+            sub.pay_period(DateTime::<Utc>::MAX_UTC, BillingPeriod::Monthly),
             Err(DomainError::DateOutOfRange)
         );
         assert_eq!(sub, before);

@@ -36,7 +36,8 @@ const INVOICE_EDGES: &[(InvoiceStatus, InvoiceStatus)] = &[
 
 #[derive(Clone, Copy, Debug)]
 enum SubAction {
-    Activate(BillingPeriod),
+    Pay(BillingPeriod),
+    Resume,
     Pause,
     Cancel,
     Expire,
@@ -53,7 +54,8 @@ fn period() -> impl Strategy<Value = BillingPeriod> {
 
 fn sub_action() -> impl Strategy<Value = SubAction> {
     prop_oneof![
-        4 => period().prop_map(SubAction::Activate),
+        3 => period().prop_map(SubAction::Pay),
+        2 => Just(SubAction::Resume),
         2 => Just(SubAction::Pause),
         1 => Just(SubAction::Cancel),
         1 => Just(SubAction::Expire),
@@ -72,7 +74,8 @@ fn apply(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     match action {
-        SubAction::Activate(period) => sub.activate(now, period),
+        SubAction::Pay(period) => sub.pay_period(now, period),
+        SubAction::Resume => sub.resume(now),
         SubAction::Pause => sub.pause(now),
         SubAction::Cancel => sub.cancel(now),
         SubAction::Expire => sub.expire(now),
@@ -156,24 +159,37 @@ proptest! {
                         SUBSCRIPTION_EDGES.contains(&(before.status, sub.status)),
                         "{:?} → {:?} by {:?}", before.status, sub.status, action
                     );
-                    // Activation and pause never shorten the paid time.
-                    if let SubAction::Activate(_) | SubAction::Pause = action
+                    // Payment, resume and pause never shorten the paid time.
+                    if let SubAction::Pay(_) | SubAction::Resume | SubAction::Pause = action
                         && let Some(old) = before.expires_at
                     {
                         prop_assert!(sub.expires_at.is_none_or(|new| new >= old));
+                    }
+                    // Only a payment adds time: anything else at most gives
+                    // back the time a pause froze.
+                    if !matches!(action, SubAction::Pay(_)) {
+                        let given_back = before
+                            .paused_at
+                            .map_or(TimeDelta::zero(), |paused_at| (now - paused_at).max(TimeDelta::zero()));
+                        prop_assert_eq!(sub.expires_at.is_none(), before.expires_at.is_none() && sub.status != SubscriptionStatus::Expired);
+                        if let (Some(old), Some(new)) = (before.expires_at, sub.expires_at) {
+                            prop_assert!(new <= old + given_back, "{:?} added time", action);
+                        }
+                        prop_assert!(before.status != SubscriptionStatus::Pending || sub.status != SubscriptionStatus::Active);
                     }
                 }
                 Err(err) => {
                     prop_assert_eq!(&sub, &before, "a refused {:?} changed the model", action);
                     let is_transition_error = matches!(err, DomainError::InvalidTransition { entity: "subscription", .. });
                     prop_assert!(is_transition_error, "{:?}", err);
-                    let target = match action {
-                        SubAction::Activate(_) => SubscriptionStatus::Active,
-                        SubAction::Pause => SubscriptionStatus::Paused,
-                        SubAction::Cancel => SubscriptionStatus::Cancelled,
-                        SubAction::Expire => SubscriptionStatus::Expired,
+                    let allowed = match action {
+                        SubAction::Pay(_) => before.status.can_transition_to(SubscriptionStatus::Active),
+                        SubAction::Resume => before.status == SubscriptionStatus::Paused,
+                        SubAction::Pause => before.status.can_transition_to(SubscriptionStatus::Paused),
+                        SubAction::Cancel => before.status.can_transition_to(SubscriptionStatus::Cancelled),
+                        SubAction::Expire => before.status.can_transition_to(SubscriptionStatus::Expired),
                     };
-                    prop_assert!(!before.status.can_transition_to(target));
+                    prop_assert!(!allowed, "{:?} from {:?} refused", action, before.status);
                 }
             }
             if before.status.is_final() {
@@ -202,13 +218,13 @@ proptest! {
     ) {
         let mut sub = pending_subscription();
         let start = epoch() + TimeDelta::minutes(start_minutes);
-        sub.activate(start, p).unwrap();
+        sub.pay_period(start, p).unwrap();
         let expires_before = sub.expires_at;
         let paused_at = start + TimeDelta::minutes(active_minutes);
         sub.pause(paused_at).unwrap();
         let frozen = sub.days_remaining(paused_at + TimeDelta::minutes(paused_minutes));
         let resumed_at = paused_at + TimeDelta::minutes(paused_minutes);
-        sub.activate(resumed_at, p).unwrap();
+        sub.resume(resumed_at).unwrap();
         prop_assert_eq!(sub.expires_at, expires_before.map(|e| e + TimeDelta::minutes(paused_minutes)));
         prop_assert_eq!(sub.days_remaining(resumed_at), frozen);
     }
@@ -221,7 +237,7 @@ proptest! {
     ) {
         let mut sub = pending_subscription();
         let start = epoch() + TimeDelta::minutes(start_minutes);
-        sub.activate(start, p).unwrap();
+        sub.pay_period(start, p).unwrap();
         let probe = start + TimeDelta::minutes(probe_minutes);
         match sub.days_remaining(probe) {
             None => prop_assert_eq!(p, BillingPeriod::Lifetime),

@@ -11,10 +11,10 @@ use std::future::pending;
 
 use billing_concurrency::Coordination;
 use billing_domain::entities::user_invoice;
-use billing_repository::{Invoices, Subscriptions};
+use billing_repository::{IdempotencyRecords, Invoices, Subscriptions};
 use billing_service::{
-    Billing, BillingError, BillingSettings, IdempotencyKey, Idempotent, NewInvoice,
-    NewSubscription, Payment,
+    Billing, BillingError, BillingSettings, IdempotencyKey, Idempotent, NewCase, NewInvoice,
+    NewSubscription, NewUser, Payment,
 };
 use tokio::sync::oneshot;
 
@@ -310,7 +310,55 @@ async fn an_expired_key_runs_again_and_is_purged(h: Harness) -> anyhow::Result<(
     Ok(())
 }
 
+/// The recorded outcomes of a user's requests hold their personal data
+/// (e-mail, case text): erasing the user erases them too.
+async fn erasing_a_user_erases_their_recorded_outcomes(h: Harness) -> anyhow::Result<()> {
+    let register = || NewUser {
+        email: "erase-me@example.com".into(),
+        password: "correct horse battery".into(),
+        role: None,
+    };
+    let user_key = IdempotencyKey::for_request("tests", "register", "POST", "/users", b"{}")?;
+    let user = h
+        .billing
+        .idempotently(&user_key, h.billing.register_user(register()))
+        .await?
+        .into_inner();
+    let case_key = IdempotencyKey::for_request("tests", "case", "POST", "/cases", b"{}")?;
+    let case = NewCase {
+        subject: "card 4242".into(),
+        description: "call me on +49 30 1234567".into(),
+    };
+    h.billing
+        .idempotently(&case_key, h.billing.open_case(user.id, case))
+        .await?;
+    let live = async |key: &IdempotencyKey| {
+        IdempotencyRecords::find_live(
+            h.billing.database(),
+            key.scope(),
+            key.key(),
+            chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        )
+        .await
+    };
+    let recorded = live(&user_key)
+        .await?
+        .expect("the registration is recorded");
+    assert!(recorded.outcome.contains("erase-me@example.com"));
+    assert!(
+        live(&case_key)
+            .await?
+            .is_some_and(|r| r.outcome.contains("4242"))
+    );
+
+    h.billing.delete_user(user.id, None).await?;
+    assert_eq!(live(&user_key).await?, None);
+    assert_eq!(live(&case_key).await?, None);
+    Ok(())
+}
+
 service_test!(
+    erasing_a_user_erases_their_recorded_outcomes,
     an_expired_key_runs_again_and_is_purged,
     a_crash_after_the_claim_runs_the_request_once,
     a_crash_after_the_commit_never_runs_again,

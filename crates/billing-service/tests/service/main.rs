@@ -5,8 +5,12 @@
 mod support;
 
 mod catalogue;
+mod erasure;
 mod idempotency;
 mod invoices;
+mod no_op_changes;
+mod paid_time;
 mod payments;
+mod rebasing;
 mod subscriptions;
 mod users;

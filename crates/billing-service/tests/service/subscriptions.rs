@@ -8,6 +8,7 @@ use billing_service::{
 };
 use chrono::{Months, TimeDelta, Utc};
 
+use crate::paid_time::pay_for;
 use crate::support::{Harness, plan, seed, service_test};
 
 async fn lifecycle_transitions(h: Harness) -> anyhow::Result<()> {
@@ -37,9 +38,15 @@ async fn lifecycle_transitions(h: Harness) -> anyhow::Result<()> {
         "a refused transition wrote"
     );
 
-    let active = b
+    // Only a paid invoice starts it.
+    let unpaid = b
         .transition_subscription(sub.id, SubscriptionAction::Activate, Some(1))
-        .await?;
+        .await;
+    assert!(
+        matches!(unpaid, Err(BillingError::InvalidTransition { .. })),
+        "{unpaid:?}"
+    );
+    let active = pay_for(&h, s.user.id, s.plan.id, sub.id, "start").await?;
     let started = active.started_at.expect("started");
     assert_eq!(
         active.expires_at,
@@ -154,9 +161,7 @@ async fn overdue_subscriptions_expire_in_bulk(h: Harness) -> anyhow::Result<()> 
                 plan_id: s.plan.id,
             })
             .await?;
-        let mut active = b
-            .transition_subscription(sub.id, SubscriptionAction::Activate, None)
-            .await?;
+        let mut active = pay_for(&h, s.user.id, s.plan.id, sub.id, &format!("k{days}")).await?;
         active.expires_at = Some(now + TimeDelta::days(days));
         Subscriptions::save(b.database(), &active, active.version).await?;
         ids.push(sub.id);
