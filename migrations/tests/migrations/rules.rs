@@ -399,7 +399,9 @@ async fn every_check_refuses_what_it_names(db: TestDatabase) -> anyhow::Result<(
 
 async fn a_database_breaking_a_rule_is_not_migrated(db: TestDatabase) -> anyhow::Result<()> {
     let conn = db.connect().await?;
-    Migrator::up(&conn, Some(1)).await?;
+    // Every migration before the one that adds the rules.
+    let before_rules = Migrator::migrations().len() - 1;
+    Migrator::up(&conn, Some(u32::try_from(before_rules)?)).await?;
     one_row_each(&conn).await?;
     exec(&conn, "UPDATE currency SET decimal_places = 7 WHERE id = 1").await?;
 
