@@ -44,13 +44,15 @@ async fn run() -> Result<(), String> {
 /// and exit 0 here; any other refusal of clap becomes one line naming the
 /// variable of the setting that did not parse.
 fn parse_settings() -> Result<Settings, String> {
-    match Settings::try_parse() {
-        Ok(settings) => Ok(settings),
-        Err(error) => match error.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => error.exit(),
-            _ => Err(clap_one_line(&error)),
-        },
-    }
+    Settings::try_parse().map_err(|error| {
+        if matches!(
+            error.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        ) {
+            error.exit()
+        }
+        clap_one_line(&error)
+    })
 }
 
 /// clap's message on one line (its first line, without the `error: `
