@@ -231,6 +231,18 @@ pub struct Settings {
     )]
     pub health_timeout: Duration,
 
+    /// How many password hashes may wait for the hashing thread; beyond
+    /// that a registration answers 503 `overloaded` with `Retry-After`
+    /// at once instead of queueing.
+    #[arg(
+        long,
+        env = "BILLING_PASSWORD_HASH_QUEUE",
+        value_name = "N",
+        default_value_t = billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
+        value_parser = parse_positive_usize
+    )]
+    pub password_hash_queue: usize,
+
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "BILLING_WORKERS", value_name = "N")]
     pub workers: Option<NonZeroUsize>,
@@ -257,6 +269,7 @@ impl Default for Settings {
             body_limit: DEFAULT_BODY_LIMIT,
             shutdown_timeout: Duration::from_secs(30),
             health_timeout: Duration::from_secs(1),
+            password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
             workers: None,
         }
     }
@@ -349,6 +362,11 @@ impl Settings {
                 "BILLING_BODY_LIMIT must be at least 1 byte",
             ));
         }
+        if self.password_hash_queue == 0 {
+            return Err(ConfigError::new(
+                "BILLING_PASSWORD_HASH_QUEUE must be at least 1",
+            ));
+        }
         if self.redis_pool_size == 0 {
             return Err(ConfigError::new(
                 "BILLING_REDIS_POOL_SIZE must be at least 1",
@@ -384,6 +402,17 @@ impl Settings {
             settings.in_flight_ttl = self.idempotency_in_flight_ttl;
             settings
         })
+    }
+
+    /// The settings of the use cases: their defaults, with the password
+    /// hashing queue of `BILLING_PASSWORD_HASH_QUEUE`. (Idempotency TTLs
+    /// are settings of the coordination backend.)
+    #[must_use]
+    pub fn billing_settings(&self) -> billing_service::BillingSettings {
+        billing_service::BillingSettings {
+            password_hash_queue: self.password_hash_queue,
+            ..billing_service::BillingSettings::default()
+        }
     }
 
     /// The settings for `Coordination::embedded_with`.

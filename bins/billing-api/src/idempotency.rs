@@ -195,7 +195,8 @@ pub fn is_kept(error: &ApiError) -> bool {
         ProblemCode::Locked
         | ProblemCode::IdempotencyInFlight
         | ProblemCode::InternalError
-        | ProblemCode::DependencyUnavailable => false,
+        | ProblemCode::DependencyUnavailable
+        | ProblemCode::Overloaded => false,
         ProblemCode::ValidationFailed
         | ProblemCode::IdempotencyKeyRequired
         | ProblemCode::BadRequest

@@ -17,7 +17,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use billing_concurrency::{Coordination, CoordinationError};
 use billing_repository::{Backend, Database, RepositoryError};
-use billing_service::{Billing, BillingSettings};
+use billing_service::Billing;
 
 use crate::auth::{BearerAuth, require_bearer_token};
 use crate::configuration::{ConfigError, Settings};
@@ -129,9 +129,7 @@ impl Application {
 
         let database = connect_database(&settings).await?;
         let coordination = connect_coordination(&settings, database.backend()).await?;
-        // Idempotency TTLs are settings of the coordination backend; the
-        // use cases run with their defaults.
-        let billing = Billing::new(database, coordination, BillingSettings::default());
+        let billing = Billing::new(database, coordination, settings.billing_settings());
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
@@ -293,6 +291,7 @@ where
     let metrics = web::Data::new(metrics);
     let auth = web::Data::new(auth);
     let body_limit = settings.body_limit;
+    let in_flight_ttl = settings.idempotency_in_flight_ttl;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -302,6 +301,9 @@ where
             .app_data(framework::payload_config(body_limit))
             .app_data(framework::path_config())
             .app_data(framework::query_config())
+            .app_data(web::Data::new(framework::RetryAfter {
+                in_flight: in_flight_ttl,
+            }))
             // Inner to outer: the problem rewrite sees handler responses,
             // telemetry sees the final response.
             .wrap(from_fn(framework::problem_json_errors))

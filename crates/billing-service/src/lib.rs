@@ -69,7 +69,16 @@ pub struct BillingSettings {
     pub max_attempts: u32,
     /// How long a new invoice can be paid (`expires_at = invoiced_at + this`).
     pub invoice_payment_window: chrono::TimeDelta,
+    /// How many password hashes may wait for the one hashing thread; a
+    /// registration beyond that fails at once with
+    /// [`BillingError::Overloaded`] instead of queueing without limit.
+    /// At least 1 (0 counts as 1).
+    pub password_hash_queue: usize,
 }
+
+/// The default of [`BillingSettings::password_hash_queue`]: with about
+/// 30 ms per argon2id hash, a full queue is served within about a second.
+pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 32;
 
 impl Default for BillingSettings {
     fn default() -> Self {
@@ -78,6 +87,7 @@ impl Default for BillingSettings {
             payment_lock_wait: Duration::from_secs(5),
             max_attempts: 5,
             invoice_payment_window: chrono::TimeDelta::days(30),
+            password_hash_queue: DEFAULT_PASSWORD_HASH_QUEUE,
         }
     }
 }
@@ -94,6 +104,7 @@ struct Inner {
     db: Database,
     coordination: Coordination,
     settings: BillingSettings,
+    hasher: users::PasswordHasher,
 }
 
 impl Billing {
@@ -104,6 +115,7 @@ impl Billing {
             inner: Arc::new(Inner {
                 db,
                 coordination,
+                hasher: users::PasswordHasher::new(settings.password_hash_queue),
                 settings,
             }),
         }
@@ -129,6 +141,10 @@ impl Billing {
 
     fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    fn hasher(&self) -> &users::PasswordHasher {
+        &self.inner.hasher
     }
 }
 

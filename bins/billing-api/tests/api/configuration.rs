@@ -29,6 +29,7 @@ const VARIABLES: &[&str] = &[
     "BILLING_BODY_LIMIT",
     "BILLING_SHUTDOWN_TIMEOUT",
     "BILLING_HEALTH_TIMEOUT",
+    "BILLING_PASSWORD_HASH_QUEUE",
     "BILLING_WORKERS",
 ];
 
@@ -102,6 +103,8 @@ fn unparsable_values_stop_the_start() -> anyhow::Result<()> {
         ("BILLING_LOG_FORMAT", "xml", "xml"),
         ("BILLING_MIGRATE_ON_START", "maybe", "maybe"),
         ("BILLING_REDIS_POOL_SIZE", "0", "at least 1"),
+        ("BILLING_PASSWORD_HASH_QUEUE", "0", "at least 1"),
+        ("BILLING_PASSWORD_HASH_QUEUE", "many", "not a whole number"),
         ("BILLING_WORKERS", "0", "0"),
         ("BILLING_LOG", "info,[", "log filter"),
     ];

@@ -20,6 +20,7 @@ mod openapi;
 mod outages;
 mod plans;
 mod rejections;
+mod retry;
 mod startup;
 mod subscriptions;
 mod taxes;
