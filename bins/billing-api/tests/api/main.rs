@@ -19,6 +19,7 @@ mod observability;
 mod openapi;
 mod outages;
 mod plans;
+mod raw_http;
 mod rejections;
 mod retry;
 mod startup;
