@@ -480,7 +480,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if self.problem.code == ProblemCode::Overloaded {
+            // Load shedding works as designed: one line per refusal, not an
+            // error report.
+            tracing::warn!(
+                code = %self.problem.code,
+                status = status.as_u16(),
+                detail = %self.problem.detail,
+                "request refused: overloaded"
+            );
+        } else if status.is_server_error() {
             match &self.source {
                 Some(cause) => tracing::error!(
                     code = %self.problem.code,
