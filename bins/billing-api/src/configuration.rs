@@ -232,6 +232,18 @@ pub struct Settings {
     )]
     pub health_timeout: Duration,
 
+    /// How many password hashes may wait for the hashing thread; beyond
+    /// that a registration answers 503 `overloaded` with `Retry-After`
+    /// at once instead of queueing.
+    #[arg(
+        long,
+        env = "BILLING_PASSWORD_HASH_QUEUE",
+        value_name = "N",
+        default_value_t = billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
+        value_parser = parse_positive_usize
+    )]
+    pub password_hash_queue: usize,
+
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "BILLING_WORKERS", value_name = "N")]
     pub workers: Option<NonZeroUsize>,
@@ -258,6 +270,7 @@ impl Default for Settings {
             body_limit: DEFAULT_BODY_LIMIT,
             shutdown_timeout: Duration::from_secs(30),
             health_timeout: Duration::from_secs(1),
+            password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
             workers: None,
         }
     }
@@ -350,6 +363,11 @@ impl Settings {
                 "BILLING_BODY_LIMIT must be at least 1 byte",
             ));
         }
+        if self.password_hash_queue == 0 {
+            return Err(ConfigError::new(
+                "BILLING_PASSWORD_HASH_QUEUE must be at least 1",
+            ));
+        }
         if self.redis_pool_size == 0 {
             return Err(ConfigError::new(
                 "BILLING_REDIS_POOL_SIZE must be at least 1",
@@ -387,13 +405,14 @@ impl Settings {
         })
     }
 
-    /// The settings of the use cases: the idempotency TTLs set here, the
-    /// defaults for the rest.
+    /// The settings of the use cases: the idempotency TTLs and the password
+    /// hashing queue set here, the defaults for the rest.
     #[must_use]
     pub fn billing_settings(&self) -> billing_service::BillingSettings {
         billing_service::BillingSettings {
             idempotency_ttl: self.idempotency_ttl,
             idempotency_in_flight_ttl: self.idempotency_in_flight_ttl,
+            password_hash_queue: self.password_hash_queue,
             ..billing_service::BillingSettings::default()
         }
     }

@@ -2,16 +2,33 @@
 //! them), sets up logging, builds the [`Application`] and serves until
 //! SIGTERM (graceful) or SIGINT.
 //!
-//! A setting that does not parse stops the start with clap's message (exit
-//! code 2); settings that do not work together, or a step of the start that
-//! fails, with one line `Error: …` on stderr (exit code 1).
+//! Every failure to start — a setting that does not parse, settings that do
+//! not work together, a step of the start that fails — prints exactly one
+//! line `Error: …` on stderr, naming the setting to fix where there is one,
+//! and exits with code 1. `RUST_BACKTRACE` changes nothing: no report or
+//! backtrace is printed (`main` returns an [`ExitCode`], not an error).
+//! `--help` and `--version` print to stdout and exit 0.
+
+use std::process::ExitCode;
 
 use billing_api::{Application, Settings, telemetry};
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::parse();
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole life of the process; the error is the one line to print.
+async fn run() -> Result<(), String> {
+    let settings = parse_settings()?;
     // Settings errors are reported before logging is set up, on stderr.
     settings.validate().map_err(one_line)?;
     telemetry::init(&settings.log, settings.log_format).map_err(one_line)?;
@@ -23,8 +40,59 @@ async fn main() -> anyhow::Result<()> {
     application.run_until_stopped().await.map_err(one_line)
 }
 
-/// The error and its causes as one message (`outer: inner: root`), so that
-/// `main` prints a single line.
-fn one_line(error: impl Into<anyhow::Error>) -> anyhow::Error {
-    anyhow::anyhow!("{:#}", error.into())
+/// The settings from flags and environment. `--help` and `--version` print
+/// and exit 0 here; any other refusal of clap becomes one line naming the
+/// variable of the setting that did not parse.
+fn parse_settings() -> Result<Settings, String> {
+    Settings::try_parse().map_err(|error| {
+        if matches!(
+            error.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        ) {
+            error.exit()
+        }
+        clap_one_line(&error)
+    })
+}
+
+/// clap's message on one line (its first line, without the `error: `
+/// prefix and the usage hint), prefixed with the environment variable of
+/// the setting it is about.
+fn clap_one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let message = rendered
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("the settings cannot be read");
+    let mut message = message
+        .strip_prefix("error: ")
+        .unwrap_or(message)
+        .to_owned();
+    if let Some(ContextValue::Strings(values)) = error.get(ContextKind::ValidValue) {
+        message = format!("{message}; possible values: {}", values.join(", "));
+    }
+    match setting_variable(error) {
+        Some(variable) => format!("invalid configuration: {variable}: {message}"),
+        None => format!("invalid configuration: {message}"),
+    }
+}
+
+/// The environment variable of the argument an error of clap names
+/// (`--db-max-connections <N>` → `BILLING_DB_MAX_CONNECTIONS`).
+fn setting_variable(error: &clap::Error) -> Option<String> {
+    let ContextValue::String(argument) = error.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = argument.split_whitespace().next()?.strip_prefix("--")?;
+    Settings::command()
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|variable| variable.to_string_lossy().into_owned())
+}
+
+/// The error and its causes as one message (`outer: inner: root`).
+fn one_line(error: impl Into<anyhow::Error>) -> String {
+    format!("{:#}", error.into())
 }

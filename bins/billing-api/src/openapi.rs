@@ -196,7 +196,7 @@ impl Modify for CommonProblems {
                 );
                 add(
                     "503",
-                    "`dependency_unavailable`: the database or Redis cannot be reached; retry later",
+                    "`dependency_unavailable`: the database or Redis cannot be reached; `overloaded`: this instance has too many registrations queued; retry after the `Retry-After` header's seconds",
                 );
             }
         }

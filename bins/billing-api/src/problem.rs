@@ -17,6 +17,14 @@
 //! log it (with the request id of the request's span) when the response is
 //! built, and send a generic `detail`.
 //!
+//! Responses that invite a retry carry `Retry-After` (delta-seconds), set
+//! here when the error is rendered, from its code
+//! ([`ProblemCode::retry_after`]): 409 `locked` 1 s, 409
+//! `idempotency_in_flight` the in-flight TTL (60 s by default; the
+//! [`framework::problem_json_errors`] middleware puts the configured one),
+//! 503 `overloaded` 1 s, 503 `dependency_unavailable` and any other 503
+//! 5 s.
+//!
 //! Framework errors (malformed JSON, bad path or query values, oversized
 //! bodies, unknown routes, wrong methods) become problems too: see
 //! [`framework`]. The use cases' errors become problems in one place:
@@ -26,6 +34,7 @@ pub mod billing;
 pub mod framework;
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -41,6 +50,14 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// is an absolute URI that names the problem without promising a page to
 /// fetch (RFC 9457 §3.1.1: consumers must not dereference it automatically).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:billing:problem:";
+
+/// `Retry-After` of a 503 whose cause names no better value (a dependency
+/// down, or a 503 of the framework): a few seconds.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// `Retry-After` of 409 `idempotency_in_flight` when the in-flight TTL is
+/// not known: the default `BILLING_IDEMPOTENCY_IN_FLIGHT_TTL`.
+pub const DEFAULT_IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A boxed error kept as the cause of an [`ApiError`], for the logs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -88,6 +105,9 @@ pub enum ProblemCode {
     InternalError,
     /// 503: the database or Redis cannot be reached.
     DependencyUnavailable,
+    /// 503: this instance has too much work of this kind queued (password
+    /// hashing); retry shortly.
+    Overloaded,
 }
 
 impl ProblemCode {
@@ -113,6 +133,7 @@ impl ProblemCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::InternalError => "internal_error",
             Self::DependencyUnavailable => "dependency_unavailable",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -137,7 +158,7 @@ impl ProblemCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::DependencyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DependencyUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -164,6 +185,38 @@ impl ProblemCode {
             Self::IdempotencyKeyReused => "Idempotency-Key reused for another request",
             Self::InternalError => "Internal error",
             Self::DependencyUnavailable => "Service temporarily unavailable",
+            Self::Overloaded => "The server is overloaded",
+        }
+    }
+
+    /// How long a client should wait before retrying, as sent in
+    /// `Retry-After`: `locked` 1 s (locks are held for one payment),
+    /// `idempotency_in_flight` [`DEFAULT_IN_FLIGHT_RETRY_AFTER`] (the
+    /// default in-flight TTL, after which the key is free even if its
+    /// request died), `overloaded` 1 s (the hashing queue drains within
+    /// about a second), `dependency_unavailable` [`UNAVAILABLE_RETRY_AFTER`];
+    /// `None` for errors a retry cannot fix.
+    #[must_use]
+    pub fn retry_after(self) -> Option<Duration> {
+        match self {
+            Self::Locked | Self::Overloaded => Some(Duration::from_secs(1)),
+            Self::IdempotencyInFlight => Some(DEFAULT_IN_FLIGHT_RETRY_AFTER),
+            Self::DependencyUnavailable => Some(UNAVAILABLE_RETRY_AFTER),
+            Self::ValidationFailed
+            | Self::IdempotencyKeyRequired
+            | Self::BadRequest
+            | Self::Unauthorized
+            | Self::Forbidden
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::AlreadyExists
+            | Self::InvalidTransition
+            | Self::InUse
+            | Self::VersionMismatch
+            | Self::PayloadTooLarge
+            | Self::UnsupportedMediaType
+            | Self::IdempotencyKeyReused
+            | Self::InternalError => None,
         }
     }
 
@@ -258,11 +311,20 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// The `application/problem+json` response carrying this problem.
+    /// The `application/problem+json` response carrying this problem, with
+    /// `Retry-After` when its code invites a retry
+    /// ([`ProblemCode::retry_after`]) or its status is 503.
     #[must_use]
     pub fn to_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        let retry_after = self.code.retry_after().or_else(|| {
+            (self.status_code() == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(UNAVAILABLE_RETRY_AFTER)
+        });
+        if let Some(delay) = retry_after {
+            response.insert_header((header::RETRY_AFTER, retry_after_value(delay)));
+        }
         match serde_json::to_vec(self) {
             Ok(body) => response.body(body),
             // A `Map<String, Value>` always serializes; this is unreachable.
@@ -418,7 +480,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if self.problem.code == ProblemCode::Overloaded {
+            // Load shedding works as designed: one line per refusal, not an
+            // error report.
+            tracing::warn!(
+                code = %self.problem.code,
+                status = status.as_u16(),
+                detail = %self.problem.detail,
+                "request refused: overloaded"
+            );
+        } else if status.is_server_error() {
             match &self.source {
                 Some(cause) => tracing::error!(
                     code = %self.problem.code,
@@ -443,6 +514,16 @@ impl ResponseError for ApiError {
         }
         self.problem.to_response()
     }
+}
+
+/// `delay` as a `Retry-After` value: whole seconds, rounded up, at least 1.
+#[must_use]
+pub fn retry_after_value(delay: Duration) -> HeaderValue {
+    let secs = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0))
+        .max(1);
+    HeaderValue::from(secs)
 }
 
 /// Displays an error and its sources on one line: `outer: inner: root`.
@@ -485,6 +566,7 @@ mod tests {
             ProblemCode::IdempotencyKeyReused,
             ProblemCode::InternalError,
             ProblemCode::DependencyUnavailable,
+            ProblemCode::Overloaded,
         ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
@@ -523,6 +605,43 @@ mod tests {
             response.headers().get(header::CONTENT_TYPE).unwrap(),
             PROBLEM_JSON
         );
+    }
+
+    fn retry_after_of(error: &ApiError) -> Option<String> {
+        error
+            .error_response()
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn retryable_errors_say_when_to_retry() {
+        let cases = [
+            (ProblemCode::Locked, 409, Some("1")),
+            (ProblemCode::IdempotencyInFlight, 409, Some("60")),
+            (ProblemCode::Overloaded, 503, Some("1")),
+            (ProblemCode::DependencyUnavailable, 503, Some("5")),
+            (ProblemCode::VersionMismatch, 412, None),
+            (ProblemCode::AlreadyExists, 409, None),
+            (ProblemCode::ValidationFailed, 400, None),
+            (ProblemCode::InternalError, 500, None),
+        ];
+        for (code, status, retry_after) in cases {
+            let error = ApiError::new(code, "detail");
+            assert_eq!(error.status_code().as_u16(), status, "{code}");
+            assert_eq!(retry_after_of(&error).as_deref(), retry_after, "{code}");
+        }
+        // Any 503, whatever its code, says when to retry.
+        let error = ApiError::from(Problem::with_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ProblemCode::BadRequest,
+            "down",
+        ));
+        assert_eq!(retry_after_of(&error).as_deref(), Some("5"));
+        assert_eq!(retry_after_value(Duration::from_millis(1)), "1");
+        assert_eq!(retry_after_value(Duration::from_millis(2500)), "3");
+        assert_eq!(retry_after_value(Duration::ZERO), "1");
     }
 
     #[test]

@@ -315,6 +315,7 @@ where
     let metrics = web::Data::new(metrics);
     let auth = web::Data::new(auth);
     let body_limit = settings.body_limit;
+    let in_flight_ttl = settings.idempotency_in_flight_ttl;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -324,6 +325,9 @@ where
             .app_data(framework::payload_config(body_limit))
             .app_data(framework::path_config())
             .app_data(framework::query_config())
+            .app_data(web::Data::new(framework::RetryAfter {
+                in_flight: in_flight_ttl,
+            }))
             // Inner to outer: the problem rewrite sees handler responses,
             // telemetry sees the final response.
             .wrap(from_fn(framework::problem_json_errors))

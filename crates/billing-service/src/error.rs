@@ -114,6 +114,15 @@ pub enum BillingError {
         source: BoxError,
     },
 
+    /// This instance has more work of this kind queued than it accepts
+    /// (the password hashing queue is full); nothing was written. Retry
+    /// shortly, or on another instance.
+    #[error("{resource} is overloaded; retry shortly")]
+    Overloaded {
+        /// What is overloaded, e.g. `password hashing`.
+        resource: &'static str,
+    },
+
     /// A fault that is not the caller's: a bug or corrupt data. Logged in
     /// full, reported without detail.
     #[error("internal error")]
@@ -165,6 +174,7 @@ impl BillingError {
         match self {
             Self::Unavailable { .. }
             | Self::Internal { .. }
+            | Self::Overloaded { .. }
             | Self::Locked { .. }
             | Self::IdempotencyInFlight => true,
             Self::NotFound { .. }
@@ -183,7 +193,7 @@ impl BillingError {
     #[must_use]
     pub fn is_server_fault(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Internal { .. } => true,
+            Self::Unavailable { .. } | Self::Internal { .. } | Self::Overloaded { .. } => true,
             Self::NotFound { .. }
             | Self::AlreadyExists { .. }
             | Self::InvalidTransition { .. }

@@ -76,7 +76,16 @@ pub struct BillingSettings {
     /// [`BillingError::IdempotencyInFlight`]) if its process dies without
     /// releasing it.
     pub idempotency_in_flight_ttl: Duration,
+    /// How many password hashes may wait for the one hashing thread; a
+    /// registration beyond that fails at once with
+    /// [`BillingError::Overloaded`] instead of queueing without limit.
+    /// At least 1 (0 counts as 1).
+    pub password_hash_queue: usize,
 }
+
+/// The default of [`BillingSettings::password_hash_queue`]: with about
+/// 30 ms per argon2id hash, a full queue is served within about a second.
+pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 32;
 
 impl Default for BillingSettings {
     fn default() -> Self {
@@ -87,6 +96,7 @@ impl Default for BillingSettings {
             invoice_payment_window: chrono::TimeDelta::days(30),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             idempotency_in_flight_ttl: Duration::from_secs(60),
+            password_hash_queue: DEFAULT_PASSWORD_HASH_QUEUE,
         }
     }
 }
@@ -103,6 +113,7 @@ struct Inner {
     db: Database,
     coordination: Coordination,
     settings: BillingSettings,
+    hasher: users::PasswordHasher,
 }
 
 impl Billing {
@@ -113,6 +124,7 @@ impl Billing {
             inner: Arc::new(Inner {
                 db,
                 coordination,
+                hasher: users::PasswordHasher::new(settings.password_hash_queue),
                 settings,
             }),
         }
@@ -138,6 +150,10 @@ impl Billing {
 
     fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    fn hasher(&self) -> &users::PasswordHasher {
+        &self.inner.hasher
     }
 }
 

@@ -13,6 +13,7 @@
 //! | `Validation` | 400 | `validation_failed` |
 //! | `InUse` | 409 | `in_use` |
 //! | `Unavailable` | 503 | `dependency_unavailable` |
+//! | `Overloaded` | 503 | `overloaded` |
 //! | `Internal` | 500 | `internal_error` |
 //!
 //! Client errors carry the use case's message, which is written for API
@@ -78,6 +79,10 @@ impl From<BillingError> for ApiError {
                     format!("{name} is unavailable; retry later"),
                 )
             }
+            BillingError::Overloaded { resource } => (
+                ProblemCode::Overloaded,
+                format!("{resource} is overloaded on this server; retry in a moment"),
+            ),
             BillingError::Internal { .. } => return Self::internal(error),
         };
         Self::new(code, detail).with_source(error)
@@ -180,6 +185,13 @@ mod tests {
                 },
                 503,
                 "dependency_unavailable",
+            ),
+            (
+                BillingError::Overloaded {
+                    resource: "password hashing",
+                },
+                503,
+                "overloaded",
             ),
             (
                 BillingError::Internal {

@@ -4,7 +4,19 @@
 //! service for unknown routes ([`not_found`]) and the
 //! [`problem_json_errors`] middleware that turns any remaining error
 //! response without a JSON body (a 405 of a resource, a 413 of a raw
-//! payload, a 400 of a header extractor) into `application/problem+json`.
+//! payload, a 400 of a header extractor) into `application/problem+json`,
+//! and gives every 503 a `Retry-After`.
+//!
+//! What no service of the app can reach: actix-http's HTTP/1 dispatcher
+//! answers a request it cannot parse (a malformed request line, a header
+//! with a control character, an invalid URI, a bad chunk size) with 400, a
+//! request head over its buffer limit with 431 and a request head that
+//! does not arrive within the client request timeout with 408 — each with
+//! an empty body, built in `actix-http` 3.20.0 `src/h1/dispatcher.rs`
+//! (`InnerDispatcher::poll_request`, the `Err(ParseError::TooLarge)` and
+//! `Err(err)` arms, and `poll_head_timer`) and written without calling any
+//! service, so no middleware, error handler or configuration of actix-web
+//! can change them.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,7 +26,21 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use super::{ApiError, PROBLEM_JSON, Problem, ProblemCode};
+use std::time::Duration;
+
+use super::{
+    ApiError, PROBLEM_JSON, Problem, ProblemCode, UNAVAILABLE_RETRY_AFTER, retry_after_value,
+};
+
+/// The configured delays [`problem_json_errors`] puts in `Retry-After`
+/// where the error itself cannot know them, registered as
+/// `web::Data<RetryAfter>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAfter {
+    /// `BILLING_IDEMPOTENCY_IN_FLIGHT_TTL`: after it, a key whose request
+    /// died is free again (409 `idempotency_in_flight`).
+    pub in_flight: Duration,
+}
 
 /// JSON bodies: at most `limit` bytes, `Content-Type: application/json`
 /// required, and every failure as a problem: 413 `payload_too_large`, 415
@@ -124,6 +150,10 @@ pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// `X-Request-Id`, …). A client error's message becomes the `detail`; a
 /// server error's is logged and replaced by a generic one.
 ///
+/// `Retry-After`: a 409 `idempotency_in_flight` gets the configured
+/// in-flight TTL ([`RetryAfter`]); any 503 without one (the readiness
+/// report, a framework 503) gets [`UNAVAILABLE_RETRY_AFTER`].
+///
 /// # Errors
 /// The error of an inner middleware that fails instead of answering,
 /// unchanged.
@@ -131,26 +161,66 @@ pub async fn problem_json_errors(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let retry_after = request
+        .app_data::<web::Data<RetryAfter>>()
+        .map(|data| *data.get_ref());
     // An `Err` only comes from a middleware that fails instead of
-    // answering (none of ours does); actix-web answers it with the error's
-    // own response.
+    // answering (none of ours does: authentication answers its 401 as a
+    // response); actix-web answers it with the error's own response. The
+    // request cannot be kept to build one here: a clone of it would make
+    // routing panic.
     let response = next.call(request).await?.map_into_boxed_body();
+    let mut response = as_problem(response);
+    set_retry_after(&mut response, retry_after.as_ref());
+    Ok(response)
+}
+
+/// `Retry-After` where only the app knows it (see
+/// [`problem_json_errors`]).
+fn set_retry_after(response: &mut ServiceResponse<BoxBody>, delays: Option<&RetryAfter>) {
+    let in_flight = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<ApiError>())
+        .is_some_and(|error| error.code() == ProblemCode::IdempotencyInFlight);
+    let delay = match delays {
+        Some(delays) if in_flight => Some(delays.in_flight),
+        Some(_) | None => None,
+    };
+    let headers = response.headers_mut();
+    if let Some(delay) = delay {
+        headers.insert(header::RETRY_AFTER, retry_after_value(delay));
+    } else if !headers.contains_key(header::RETRY_AFTER)
+        && response.status() == StatusCode::SERVICE_UNAVAILABLE
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            retry_after_value(UNAVAILABLE_RETRY_AFTER),
+        );
+    }
+}
+
+/// The response with a problem body if it is an error without a JSON one.
+fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
-        return Ok(response);
+        return response;
     }
     let detail = framework_detail(&response);
     let problem = Problem::with_status(status, ProblemCode::for_status(status), detail);
     let (http_request, original) = response.into_parts();
     let mut replacement = problem.to_response();
     for (name, value) in original.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !(name == header::RETRY_AFTER && replacement.headers().contains_key(name))
+        {
             replacement
                 .headers_mut()
                 .append(name.clone(), value.clone());
         }
     }
-    Ok(ServiceResponse::new(http_request, replacement))
+    ServiceResponse::new(http_request, replacement)
 }
 
 /// The `detail` for a framework error response.

@@ -29,6 +29,7 @@ const VARIABLES: &[&str] = &[
     "BILLING_BODY_LIMIT",
     "BILLING_SHUTDOWN_TIMEOUT",
     "BILLING_HEALTH_TIMEOUT",
+    "BILLING_PASSWORD_HASH_QUEUE",
     "BILLING_WORKERS",
 ];
 
@@ -102,14 +103,56 @@ fn unparsable_values_stop_the_start() -> anyhow::Result<()> {
         ("BILLING_LOG_FORMAT", "xml", "xml"),
         ("BILLING_MIGRATE_ON_START", "maybe", "maybe"),
         ("BILLING_REDIS_POOL_SIZE", "0", "at least 1"),
+        ("BILLING_PASSWORD_HASH_QUEUE", "0", "at least 1"),
+        ("BILLING_PASSWORD_HASH_QUEUE", "many", "not a whole number"),
         ("BILLING_WORKERS", "0", "0"),
         ("BILLING_LOG", "info,[", "log filter"),
     ];
     for (variable, value, expected) in cases {
         let output = run(&[], &[(variable, value)])?;
-        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{variable}={value}: {stderr}");
+        assert_eq!(output.status.code(), Some(1), "{variable}={value}");
+        let lines = stderr_lines(&output);
+        assert_eq!(lines.len(), 1, "{variable}={value}: {lines:?}");
+        assert!(lines[0].contains(variable), "{variable}={value}: {lines:?}");
+        assert!(lines[0].contains(expected), "{variable}={value}: {lines:?}");
+    }
+    Ok(())
+}
+
+/// `RUST_BACKTRACE=1` (set in many shells and CI images) must not turn the
+/// one-line refusal into a report with a backtrace, neither for a value
+/// that does not parse nor for settings that do not fit together.
+#[test]
+fn a_configuration_error_is_one_line_even_with_rust_backtrace() -> anyhow::Result<()> {
+    let cases: &[(&str, &str)] = &[
+        ("BILLING_DB_MAX_CONNECTIONS", "abc"),
+        ("BILLING_DB_MAX_CONNECTIONS", "0"),
+        ("BILLING_BODY_LIMIT", "0"),
+    ];
+    for backtrace in ["1", "full"] {
+        for (variable, value) in cases {
+            let output = run(
+                &[],
+                &[
+                    (variable, value),
+                    ("RUST_BACKTRACE", backtrace),
+                    ("RUST_LIB_BACKTRACE", backtrace),
+                ],
+            )?;
+            assert_eq!(output.status.code(), Some(1), "{variable}={value}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "{variable}={value} RUST_BACKTRACE={backtrace}: {stderr}"
+            );
+            assert!(
+                stderr.starts_with("Error: ") && stderr.contains(variable),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("backtrace"), "{stderr}");
+            assert!(output.stdout.is_empty(), "nothing may start: {variable}");
+        }
     }
     Ok(())
 }

@@ -69,6 +69,13 @@ async fn readiness_reports_a_hung_database_in_bounded_time() -> anyhow::Result<(
     let response = app.client.get(app.url("/health/ready")).send().await?;
     let elapsed = started.elapsed();
     assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.as_bytes()),
+        Some(&b"5"[..])
+    );
     let body: Value = response.json().await?;
     assert_eq!(body["status"], "unavailable", "{body}");
     assert_eq!(body["database"], "down", "{body}");

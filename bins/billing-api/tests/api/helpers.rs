@@ -16,11 +16,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context as _;
+use billing_api::AppState;
 use billing_api::configuration::{ApiToken, DatabaseUrl, LogFilter, LogFormat, RedisUrl};
+use billing_api::idempotency::{self, KeyHeader};
 use billing_api::problem::ApiError;
+use billing_api::request::RawBody;
+use billing_api::response::Reply;
 use billing_api::{Application, Settings};
+use billing_service::{BillingError, NewUser};
 use billing_test_support::{Backend, TestDatabase, unique_suffix};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -97,6 +102,10 @@ pub struct TestOptions {
     pub redis_key_prefix: Option<String>,
     /// `BILLING_DB_MAX_CONNECTIONS` on PostgreSQL (5 when `None`).
     pub db_max_connections: Option<u32>,
+    /// `BILLING_PASSWORD_HASH_QUEUE` (the default when `None`).
+    pub password_hash_queue: Option<usize>,
+    /// `BILLING_IDEMPOTENCY_IN_FLIGHT_TTL` (the default when `None`).
+    pub in_flight_ttl: Option<Duration>,
 }
 
 impl Default for TestOptions {
@@ -111,6 +120,8 @@ impl Default for TestOptions {
             shutdown_timeout: Duration::from_secs(10),
             redis_key_prefix: None,
             db_max_connections: None,
+            password_hash_queue: None,
+            in_flight_ttl: None,
         }
     }
 }
@@ -128,7 +139,14 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
         Backend::Postgres => (Some(1), Some(options.db_max_connections.unwrap_or(5))),
         Backend::Sqlite => (None, None),
     };
+    let defaults = Settings::default();
     Ok(Settings {
+        password_hash_queue: options
+            .password_hash_queue
+            .unwrap_or(defaults.password_hash_queue),
+        idempotency_in_flight_ttl: options
+            .in_flight_ttl
+            .unwrap_or(defaults.idempotency_in_flight_ttl),
         database_url: DatabaseUrl::parse(database_url).map_err(anyhow::Error::msg)?,
         redis_url: redis_url
             .as_deref()
@@ -280,7 +298,52 @@ pub fn test_routes(config: &mut web::ServiceConfig) {
         .service(web::resource("/test/items/{id}").route(web::get().to(item)))
         .service(web::resource("/test/list").route(web::get().to(list)))
         .service(web::resource("/test/slow").route(web::get().to(slow)))
-        .service(web::resource("/test/fail").route(web::get().to(fail)));
+        .service(web::resource("/test/fail").route(web::get().to(fail)))
+        .service(web::resource("/test/locked").route(web::get().to(locked)))
+        .service(web::resource("/test/plain-503").route(web::get().to(plain_unavailable)))
+        .service(web::resource("/test/slow-idempotent").route(web::post().to(slow_idempotent)));
+}
+
+/// 409 `locked`, as a use case reports a busy invoice lock.
+async fn locked() -> Result<HttpResponse, ApiError> {
+    Err(BillingError::Locked {
+        resource: "invoice 42".to_owned(),
+    }
+    .into())
+}
+
+/// A 503 that is not an [`ApiError`] (as a framework or middleware might
+/// answer).
+async fn plain_unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable().body("down for maintenance")
+}
+
+/// Sleeps `ms`, then registers a user, under the request's
+/// `Idempotency-Key`: a slow use case.
+async fn slow_idempotent(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    key: KeyHeader,
+    query: web::Query<SlowQuery>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::optional_key(&request, &key, &body.0)?;
+    let ms = query.ms;
+    let billing = state.billing();
+    let work = async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        billing
+            .register_user(NewUser {
+                email: format!("slow-{}@example.com", unique_suffix()),
+                password: "correct horse battery".to_owned(),
+                role: None,
+            })
+            .await
+    };
+    idempotency::run(billing, key.as_ref(), work, |user| {
+        Reply::ok(&serde_json::json!({ "slept_ms": ms, "user_id": user.id }))
+    })
+    .await
 }
 
 async fn echo(body: web::Json<EchoBody>) -> HttpResponse {

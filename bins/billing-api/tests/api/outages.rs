@@ -53,6 +53,13 @@ async fn a_hung_redis_is_a_503_that_keeps_no_key() -> anyhow::Result<()> {
             create().await?
         };
         let elapsed = started.elapsed();
+        assert_eq!(
+            response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"5"[..])
+        );
         let body = assert_problem(response, 503, "dependency_unavailable").await?;
         assert_eq!(body["detail"], "Redis is unavailable; retry later");
         assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");

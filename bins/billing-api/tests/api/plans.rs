@@ -9,7 +9,7 @@ use crate::fixtures::{
     create_currency, create_plan, create_plan_with, etag, get, get_json, json_with, patch_json,
     post_json, total,
 };
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, spawn_app};
 
 async fn plans_are_created_read_listed_and_changed(db: TestDatabase) -> anyhow::Result<()> {
     let app = spawn_app(db).await?;
@@ -172,7 +172,120 @@ async fn bad_plans_are_refused_and_write_nothing(db: TestDatabase) -> anyhow::Re
     Ok(())
 }
 
+/// Sends `body` as JSON text exactly as written (numbers no `Value`
+/// could hold included).
+async fn send_raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: String,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(app
+        .api_client
+        .request(method, app.url(&format!("/api/v1{path}")))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await?)
+}
+
+/// The `features` member of a response body, as the text the server sent.
+fn features_text(body: &str) -> &str {
+    let start = body.find(r#""features":"#).expect("a features member") + 11;
+    let mut depth = 0;
+    for (offset, byte) in body[start..].bytes().enumerate() {
+        match byte {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &body[start..=start + offset];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unterminated features in {body}")
+}
+
+async fn feature_numbers_are_kept_exactly_or_refused(db: TestDatabase) -> anyhow::Result<()> {
+    let app = spawn_app(db).await?;
+    let plan = |slug: &str, features: &str| {
+        format!(
+            r#"{{"name":"N","slug":"{slug}","price":"1","currency":"EUR","billing_period":"monthly","features":{features}}}"#
+        )
+    };
+    // Written as the server writes them (keys sorted, shortest floats), so
+    // what comes back must be the same bytes.
+    let kept = [
+        r#"{"max":18446744073709551615,"min":-9223372036854775808,"seats":10}"#,
+        r#"{"big":1e+300,"half":0.5,"price":19.99,"third":0.3333333333333333,"tiny":1e-7}"#,
+        r#"{"tiers":[{"limit":9007199254740993,"ratio":2.5}]}"#,
+    ];
+    let created = send_raw(&app, reqwest::Method::POST, "/plans", plan("kept", kept[0])).await?;
+    assert_eq!(created.status().as_u16(), 201);
+    let text = created.text().await?;
+    assert_eq!(features_text(&text), kept[0], "{text}");
+    let id = serde_json::from_str::<Value>(&text)?["id"].clone();
+    let path = format!("/plans/{id}");
+    for features in &kept[1..] {
+        let body = format!(r#"{{"features":{features}}}"#);
+        let changed = send_raw(&app, reqwest::Method::PATCH, &path, body).await?;
+        assert_eq!(changed.status().as_u16(), 200);
+        let text = changed.text().await?;
+        assert_eq!(features_text(&text), *features, "PATCH: {text}");
+        // Read back from the database.
+        let text = get(&app, &path).await?.text().await?;
+        assert_eq!(features_text(&text), *features, "GET: {text}");
+    }
+    let version = get_json(&app, &path).await?["version"].clone();
+
+    // Numbers that would come back as other numbers are refused by name,
+    // on creation and on change, and write nothing.
+    let refused = [
+        (r#"{"seats":18446744073709551616}"#, "features.seats"),
+        (r#"{"floor":-9223372036854775809}"#, "features.floor"),
+        (
+            r#"{"a":{"b":[1,0.1000000000000000000001]}}"#,
+            "features.a.b[1]",
+        ),
+        (r#"{"huge":1e400}"#, "features.huge"),
+    ];
+    for (features, field) in refused {
+        let response = send_raw(
+            &app,
+            reqwest::Method::POST,
+            "/plans",
+            plan("refused", features),
+        )
+        .await?;
+        let problem = assert_problem(response, 400, "validation_failed").await?;
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(field), "{features}: {problem}");
+        let body = format!(r#"{{"features":{features},"name":"Renamed"}}"#);
+        let response = send_raw(&app, reqwest::Method::PATCH, &path, body).await?;
+        let problem = assert_problem(response, 400, "validation_failed").await?;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field),
+            "{features}: {problem}"
+        );
+    }
+    assert_eq!(total(&app, "/plans?include_inactive=true").await?, 1);
+    let stored = get(&app, &path).await?.text().await?;
+    assert_eq!(features_text(&stored), kept[2], "{stored}");
+    let stored: Value = serde_json::from_str(&stored)?;
+    assert_eq!(
+        (stored["version"].clone(), stored["name"].clone()),
+        (version, json!("N"))
+    );
+    Ok(())
+}
+
 test_on_each_backend!(
     plans_are_created_read_listed_and_changed,
-    bad_plans_are_refused_and_write_nothing
+    bad_plans_are_refused_and_write_nothing,
+    feature_numbers_are_kept_exactly_or_refused
 );
