@@ -289,10 +289,11 @@ fn set_state(state: ClaimState) {
     let _ = CURRENT_CLAIM.try_with(|cell| cell.state.set(state));
 }
 
-/// The oldest creation instant of a live record.
+/// The oldest creation instant of a live record; no earlier than 1970 (no
+/// record is older, and PostgreSQL cannot compare with `DateTime::MIN_UTC`).
 fn not_before(at: DateTime<Utc>, ttl: TimeDelta) -> DateTime<Utc> {
     at.checked_sub_signed(ttl)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        .map_or(DateTime::UNIX_EPOCH, |t| t.max(DateTime::UNIX_EPOCH))
 }
 
 impl Billing {
@@ -442,4 +443,21 @@ async fn release_claim(claim: LockGuard) {
 /// keeps records for its maximum).
 fn idempotency_ttl(ttl: Duration) -> TimeDelta {
     TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_never_looked_up_before_1970() {
+        let at = now();
+        assert_eq!(
+            not_before(at, TimeDelta::hours(24)),
+            at - TimeDelta::hours(24)
+        );
+        for ttl in [TimeDelta::MAX, idempotency_ttl(Duration::MAX)] {
+            assert_eq!(not_before(at, ttl), DateTime::UNIX_EPOCH);
+        }
+    }
 }

@@ -337,7 +337,7 @@ async fn erasing_a_user_erases_their_recorded_outcomes(h: Harness) -> anyhow::Re
             h.billing.database(),
             key.scope(),
             key.key(),
-            chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            chrono::DateTime::UNIX_EPOCH,
         )
         .await
     };
