@@ -18,6 +18,8 @@
 //! - [`request`] / [`response`] — JSON bodies kept as received, `If-Match`,
 //!   pages; responses built once, with `ETag` and `Location`;
 //! - [`idempotency`] — `Idempotency-Key`: scope, fingerprint, replay;
+//! - [`query_parameters`] — unknown query parameters refused, by the
+//!   OpenAPI document;
 //! - [`representation`] — money, rates and timestamps in responses;
 //! - [`seed`] — the default currency of a fresh database.
 
@@ -27,6 +29,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod query_parameters;
 pub mod representation;
 pub mod request;
 pub mod response;

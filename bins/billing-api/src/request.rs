@@ -54,6 +54,14 @@ impl JsonBody {
     /// 400 `validation_failed` naming the problem: not JSON, a wrong type,
     /// a missing or unknown field, a NUL character in a text.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        // Every request body is a JSON object; serde would also read a
+        // struct from an array (`[null, null]`).
+        let first = self.bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::validation(
+                "the request body must be a JSON object",
+            ));
+        }
         let value = serde_json::from_slice::<T>(&self.bytes)
             .map_err(|e| framework::json_error(&JsonPayloadError::Deserialize(e), usize::MAX))?;
         reject_nul_characters(&self.bytes)?;

@@ -24,6 +24,7 @@ use crate::auth::{BearerAuth, require_bearer_token};
 use crate::configuration::{ConfigError, Settings};
 use crate::metrics::{Metrics, MetricsError};
 use crate::problem::{BoxError, framework};
+use crate::query_parameters::refuse_unknown_query_parameters;
 use crate::seed::{SeedOutcome, ensure_default_currency};
 use crate::state::AppState;
 use crate::telemetry::request_telemetry;
@@ -341,6 +342,7 @@ where
             .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
             .service(
                 web::scope("/api/v1")
+                    .wrap(from_fn(refuse_unknown_query_parameters))
                     .wrap(from_fn(require_bearer_token))
                     .configure(routes::api_v1)
                     .configure(extra_api_routes.clone()),
