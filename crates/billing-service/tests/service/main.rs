@@ -5,6 +5,7 @@
 mod support;
 
 mod catalogue;
+mod cycle;
 mod erasure;
 mod idempotency;
 mod invoices;
