@@ -28,19 +28,22 @@
 //! versioned save, so a pass that dies half way is completed by the next,
 //! and two passes never apply a step twice.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use billing_concurrency::LockGuard;
-use billing_domain::entities::{subscription, subscription_renewal, user_invoice};
+use billing_domain::entities::{
+    currency, subscription, subscription_renewal, tarif_plan, tax, tax_rate, user_invoice,
+};
 use billing_domain::enums::{DunningOutcome, InvoiceStatus, SubscriptionStatus};
 use billing_domain::plan_invoice_amounts;
 use billing_repository::{
-    Currencies, DunningAttempts, Invoices, Plans, Renewals, Subscriptions, TaxRates, Taxes,
-    UserDetailsRepository, Users,
+    Currencies, DunningAttempts, Invoices, Plans, RenewalContext, Renewals, Subscriptions,
+    TaxRates, Taxes, UserDetailsRepository, Users,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -297,6 +300,7 @@ impl CycleRunner {
         report: &mut CycleReport,
     ) -> Result<(), BillingError> {
         let horizon = now + self.settings.renewal_lead;
+        let cache = Arc::new(PricingCache::default());
         let mut after = None;
         loop {
             lease.keep().await?;
@@ -304,18 +308,37 @@ impl CycleRunner {
                 Subscriptions::due_for_renewal(self.billing.db(), horizon, after, self.batch())
                     .await?;
             report.batches += 1;
-            for subscription in &due {
-                match self.billing.renew_subscription(subscription, now).await {
-                    Ok(Some(_)) => report.renewals_issued += 1,
-                    Ok(None) => {}
-                    Err(error) if is_transient(&error) => return Err(error),
-                    Err(error) => {
-                        report.renewals_skipped += 1;
-                        tracing::warn!(
-                            subscription = subscription.id,
-                            error = &error as &dyn std::error::Error,
-                            "subscription not renewed"
-                        );
+            let context = Arc::new(Renewals::context(self.billing.db(), &due).await?);
+            let mut running = tokio::task::JoinSet::new();
+            for chunk in due.chunks(RENEWAL_CONCURRENCY) {
+                for subscription in chunk {
+                    let billing = self.billing.clone();
+                    let cache = Arc::clone(&cache);
+                    let context = Arc::clone(&context);
+                    let subscription = subscription.clone();
+                    running.spawn(async move {
+                        let result = billing
+                            .renew_with(&subscription, now, &cache, Some(&context))
+                            .await;
+                        (subscription.id, result)
+                    });
+                }
+                while let Some(joined) = running.join_next().await {
+                    let (id, result) = joined.map_err(|e| BillingError::Internal {
+                        source: Box::new(e),
+                    })?;
+                    match result {
+                        Ok(Some(_)) => report.renewals_issued += 1,
+                        Ok(None) => {}
+                        Err(error) if is_transient(&error) => return Err(error),
+                        Err(error) => {
+                            report.renewals_skipped += 1;
+                            tracing::warn!(
+                                subscription = id,
+                                error = &error as &dyn std::error::Error,
+                                "subscription not renewed"
+                            );
+                        }
                     }
                 }
             }
@@ -599,32 +622,49 @@ impl Billing {
         subscription: &subscription::Model,
         at: DateTime<Utc>,
     ) -> Result<Option<user_invoice::Model>, BillingError> {
+        self.renew_with(subscription, at, &PricingCache::default(), None)
+            .await
+    }
+
+    /// [`Self::renew_subscription`] reading plans, currencies and taxes
+    /// through `cache` (one pass reads each once) and the subscriber, the
+    /// subscription's currency and the country from `context` (read for a
+    /// whole batch) when given.
+    async fn renew_with(
+        &self,
+        subscription: &subscription::Model,
+        at: DateTime<Utc>,
+        cache: &PricingCache,
+        context: Option<&RenewalContext>,
+    ) -> Result<Option<user_invoice::Model>, BillingError> {
         let db = self.db();
         let period_start = subscription
             .expires_at
             .ok_or_else(|| BillingError::invalid("a subscription without an end is not renewed"))?;
-        let user = Users::get(db, subscription.user_id).await?;
+        let user = match context.and_then(|c| c.users.get(&subscription.user_id)) {
+            Some(user) => user.clone(),
+            None => Users::get(db, subscription.user_id).await?,
+        };
         ensure_can_buy(&user)?;
-        let plan = Plans::get(db, subscription.tarif_plan_id).await?;
-        let code = Invoices::latest_of_subscription(db, subscription.id)
-            .await?
-            .map_or_else(|| plan.currency.clone(), |invoice| invoice.currency);
-        let target = self.existing_currency(&code).await?;
-        let plan_currency = self.existing_currency(&plan.currency).await?;
-        let default = Currencies::find_default(db)
-            .await?
-            .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
-        let country = UserDetailsRepository::find_by_user(db, user.id)
-            .await?
-            .and_then(|details| details.country_code);
+        let plan = cache.plan(self, subscription.tarif_plan_id).await?;
+        let newest = match context {
+            Some(context) => context.currencies.get(&subscription.id).cloned(),
+            None => Invoices::latest_of_subscription(db, subscription.id)
+                .await?
+                .map(|invoice| invoice.currency),
+        };
+        let code = newest.unwrap_or_else(|| plan.currency.clone());
+        let target = cache.currency(self, &code).await?;
+        let plan_currency = cache.currency(self, &plan.currency).await?;
+        let default = cache.default_currency(self).await?;
+        let country = match context {
+            Some(context) => context.countries.get(&user.id).cloned(),
+            None => UserDetailsRepository::find_by_user(db, user.id)
+                .await?
+                .and_then(|details| details.country_code),
+        };
         let tax = match country {
-            Some(country) => match Taxes::active_for_country(db, &country).await? {
-                Some(tax) => {
-                    let history = TaxRates::history(db, tax.id).await?;
-                    Some((tax, history))
-                }
-                None => None,
-            },
+            Some(country) => cache.tax(self, &country).await?,
             None => None,
         };
         let amounts = plan_invoice_amounts(
@@ -672,6 +712,100 @@ impl Billing {
             Err(BillingError::AlreadyExists { .. }) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+}
+
+/// How many renewals of a batch run at once (each in its own transaction;
+/// they queue only on the invoice counter row, briefly).
+const RENEWAL_CONCURRENCY: usize = 8;
+
+/// A tax and its rate history, newest first.
+type TaxWithHistory = (tax::Model, Vec<tax_rate::Model>);
+
+/// What one pass reads once for all its renewals: plans, currencies, the
+/// default currency and the country taxes with their rate history.
+#[derive(Debug, Default)]
+struct PricingCache {
+    plans: Mutex<HashMap<i64, tarif_plan::Model>>,
+    currencies: Mutex<HashMap<String, currency::Model>>,
+    default: Mutex<Option<currency::Model>>,
+    taxes: Mutex<HashMap<String, Option<TaxWithHistory>>>,
+}
+
+fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &Mutex<HashMap<K, V>>, key: &K) -> Option<V> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+        .cloned()
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, value);
+}
+
+impl PricingCache {
+    async fn plan(&self, billing: &Billing, id: i64) -> Result<tarif_plan::Model, BillingError> {
+        if let Some(plan) = cached(&self.plans, &id) {
+            return Ok(plan);
+        }
+        let plan = Plans::get(billing.db(), id).await?;
+        remember(&self.plans, id, plan.clone());
+        Ok(plan)
+    }
+
+    async fn currency(
+        &self,
+        billing: &Billing,
+        code: &str,
+    ) -> Result<currency::Model, BillingError> {
+        let key = code.to_owned();
+        if let Some(currency) = cached(&self.currencies, &key) {
+            return Ok(currency);
+        }
+        let currency = billing.existing_currency(code).await?;
+        remember(&self.currencies, key, currency.clone());
+        Ok(currency)
+    }
+
+    async fn default_currency(&self, billing: &Billing) -> Result<currency::Model, BillingError> {
+        let known = self
+            .default
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(default) = known {
+            return Ok(default);
+        }
+        let default = Currencies::find_default(billing.db())
+            .await?
+            .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
+        *self
+            .default
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(default.clone());
+        Ok(default)
+    }
+
+    async fn tax(
+        &self,
+        billing: &Billing,
+        country: &str,
+    ) -> Result<Option<TaxWithHistory>, BillingError> {
+        let key = country.to_owned();
+        if let Some(tax) = cached(&self.taxes, &key) {
+            return Ok(tax);
+        }
+        let tax = match Taxes::active_for_country(billing.db(), country).await? {
+            Some(tax) => {
+                let history = TaxRates::history(billing.db(), tax.id).await?;
+                Some((tax, history))
+            }
+            None => None,
+        };
+        remember(&self.taxes, key, tax.clone());
+        Ok(tax)
     }
 }
 

@@ -6,8 +6,10 @@
 //! expires_at, id)`, `user_invoice (status)`, `subscription_renewal
 //! (invoice_id)`, so a pass costs what is due, not what is stored.
 
+use std::collections::HashMap;
+
 use billing_domain::entities::{
-    dunning_attempt, subscription, subscription_renewal, tax, user_invoice,
+    dunning_attempt, subscription, subscription_renewal, tax, user, user_details, user_invoice,
 };
 use billing_domain::enums::{DunningOutcome, InvoiceStatus, SubscriptionStatus};
 use chrono::{DateTime, Utc};
@@ -163,6 +165,67 @@ impl Repository<user_invoice::Entity> {
                 .order_by_desc(user_invoice::Column::Id),
         )
         .await
+    }
+}
+
+/// What renewing a batch of subscriptions needs to know of them, read in
+/// three statements for the whole batch.
+#[derive(Clone, Debug, Default)]
+pub struct RenewalContext {
+    /// The subscribers, by id.
+    pub users: HashMap<i64, user::Model>,
+    /// The currency of each subscription's newest invoice.
+    pub currencies: HashMap<i64, String>,
+    /// Each subscriber's country, when their details name one.
+    pub countries: HashMap<i64, String>,
+}
+
+impl Renewals {
+    /// The [`RenewalContext`] of `subscriptions`.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Database`].
+    pub async fn context<X: Executor>(
+        exec: &X,
+        subscriptions: &[subscription::Model],
+    ) -> Result<RenewalContext, RepositoryError> {
+        let user_ids: Vec<i64> = subscriptions.iter().map(|s| s.user_id).collect();
+        let subscription_ids: Vec<i64> = subscriptions.iter().map(|s| s.id).collect();
+        let users = fetch_all(
+            exec,
+            user::Entity::find().filter(user::Column::Id.is_in(user_ids.clone())),
+        )
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+        let newest = Query::select()
+            .expr(Expr::col(user_invoice::Column::Id).max())
+            .from(user_invoice::Entity)
+            .and_where(user_invoice::Column::SubscriptionId.is_in(subscription_ids))
+            .group_by_col(user_invoice::Column::SubscriptionId)
+            .to_owned();
+        let currencies = fetch_all(
+            exec,
+            user_invoice::Entity::find().filter(user_invoice::Column::Id.in_subquery(newest)),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|i| i.subscription_id.map(|s| (s, i.currency)))
+        .collect();
+        let countries = fetch_all(
+            exec,
+            user_details::Entity::find().filter(user_details::Column::UserId.is_in(user_ids)),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|d| d.country_code.map(|c| (d.user_id, c)))
+        .collect();
+        Ok(RenewalContext {
+            users,
+            currencies,
+            countries,
+        })
     }
 }
 

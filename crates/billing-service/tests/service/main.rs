@@ -6,6 +6,7 @@ mod support;
 
 mod catalogue;
 mod cycle;
+mod cycle_bench;
 mod erasure;
 mod idempotency;
 mod invoices;
