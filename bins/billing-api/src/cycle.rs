@@ -302,8 +302,8 @@ impl CycleMetrics {
         ] {
             self.dunning.with_label_values(&[outcome]).inc_by(count);
         }
-        #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
-        self.duration.observe(report.duration_ms as f64 / 1000.0);
+        self.duration
+            .observe(Duration::from_millis(report.duration_ms).as_secs_f64());
     }
 
     /// Counts a pass that failed.
