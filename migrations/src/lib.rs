@@ -15,6 +15,7 @@ use sea_orm_migration::sea_orm::{
 mod m20261125_000001_create_billing_schema;
 mod m20261129_000001_create_idempotency_record;
 mod m20261129_000002_enforce_versions_and_checks;
+mod m20261129_000003_create_billing_cycle;
 mod schema;
 
 /// The migrations of the billing schema, oldest first.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_billing_schema::Migration),
             Box::new(m20261129_000001_create_idempotency_record::Migration),
             Box::new(m20261129_000002_enforce_versions_and_checks::Migration),
+            Box::new(m20261129_000003_create_billing_cycle::Migration),
         ]
     }
 }

@@ -247,6 +247,22 @@ pub struct Settings {
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "BILLING_WORKERS", value_name = "N")]
     pub workers: Option<NonZeroUsize>,
+
+    /// The billing cycle (`BILLING_CYCLE_*`).
+    #[command(flatten)]
+    pub cycle: crate::cycle::CycleArgs,
+
+    /// What to do instead of serving; serve when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands of `billing-api` other than serving (the default).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// The billing cycle.
+    #[command(subcommand)]
+    Cycle(crate::cycle::CycleCommand),
 }
 
 impl Default for Settings {
@@ -272,6 +288,8 @@ impl Default for Settings {
             health_timeout: Duration::from_secs(1),
             password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
             workers: None,
+            cycle: crate::cycle::CycleArgs::default(),
+            command: None,
         }
     }
 }
@@ -283,7 +301,7 @@ impl Default for Settings {
 pub struct ConfigError(String);
 
 impl ConfigError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }
@@ -373,6 +391,7 @@ impl Settings {
                 "BILLING_REDIS_POOL_SIZE must be at least 1",
             ));
         }
+        self.cycle.validate()?;
         Ok(())
     }
 

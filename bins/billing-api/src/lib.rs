@@ -7,6 +7,8 @@
 //!
 //! - [`configuration`] — [`Settings`]: flags and environment variables;
 //! - [`startup`] — [`Application`]: wiring, listener, server, shutdown;
+//! - [`cycle`] — the billing cycle: its settings, background task,
+//!   `cycle run-once` and metrics;
 //! - [`state`] — [`AppState`]: the handles handlers share;
 //! - [`problem`] — [`ApiError`] / [`Problem`]: RFC 9457 error bodies, and
 //!   problems for the framework's own errors;
@@ -25,6 +27,7 @@
 
 pub mod auth;
 pub mod configuration;
+pub mod cycle;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;

@@ -11,6 +11,9 @@
 
 use std::process::ExitCode;
 
+use billing_api::configuration::Command;
+use billing_api::cycle::CycleCommand;
+use billing_api::startup::connect_billing;
 use billing_api::{Application, Settings, telemetry};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
@@ -32,12 +35,31 @@ async fn run() -> Result<(), String> {
     // Settings errors are reported before logging is set up, on stderr.
     settings.validate().map_err(one_line)?;
     telemetry::init(&settings.log, settings.log_format).map_err(one_line)?;
+    match &settings.command {
+        None => {}
+        Some(Command::Cycle(CycleCommand::RunOnce)) => return cycle_run_once(&settings).await,
+    }
     let application = Application::build(settings).await.map_err(|error| {
         let error = one_line(error);
         tracing::error!(error = %error, "billing-api cannot start");
         error
     })?;
     application.run_until_stopped().await.map_err(one_line)
+}
+
+/// `billing-api cycle run-once`: one full pass, its report as JSON on
+/// stdout.
+async fn cycle_run_once(settings: &Settings) -> Result<(), String> {
+    let billing = connect_billing(settings).await.map_err(one_line)?;
+    let report = billing_api::cycle::run_once(billing.clone(), &settings.cycle)
+        .await
+        .map_err(one_line)?;
+    if let Err(error) = billing.database().close().await {
+        tracing::warn!(error = %error, "closing the database pool failed");
+    }
+    let json = serde_json::to_string(&report).map_err(one_line)?;
+    println!("{json}");
+    Ok(())
 }
 
 /// The settings from flags and environment. `--help` and `--version` print

@@ -171,6 +171,13 @@ impl Metrics {
         self.inner.pool_max.set(i64::from(max_connections));
     }
 
+    /// The registry, for metrics registered by other parts of the API
+    /// (the billing cycle's).
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
     /// The registry in the Prometheus text format.
     ///
     /// # Errors

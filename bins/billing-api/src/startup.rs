@@ -18,10 +18,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use billing_concurrency::{Coordination, CoordinationError};
 use billing_repository::{Backend, Database, RepositoryError};
-use billing_service::Billing;
+use billing_service::{Billing, CycleRunner};
 
 use crate::auth::{BearerAuth, require_bearer_token};
 use crate::configuration::{ConfigError, Settings};
+use crate::cycle::CycleMetrics;
 use crate::metrics::{Metrics, MetricsError};
 use crate::problem::{BoxError, framework};
 use crate::query_parameters::refuse_unknown_query_parameters;
@@ -84,6 +85,8 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: AppState,
+    /// The billing cycle's task, when `BILLING_CYCLE_ENABLED`.
+    cycle: Option<(CycleRunner, Duration, CycleMetrics)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -129,9 +132,7 @@ impl Application {
             );
         }
 
-        let database = connect_database(&settings).await?;
-        let coordination = connect_coordination(&settings, database.backend()).await?;
-        let billing = Billing::new(database, coordination, settings.billing_settings());
+        let billing = connect_billing(&settings).await?;
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
@@ -139,6 +140,20 @@ impl Application {
             settings.body_limit,
         );
         let metrics = Metrics::new()?;
+        let cycle_metrics =
+            CycleMetrics::register(metrics.registry()).map_err(MetricsError::from)?;
+        let cycle = settings.cycle.enabled.then(|| {
+            (
+                CycleRunner::new(state.billing().clone(), settings.cycle.cycle_settings()),
+                settings.cycle.interval,
+                cycle_metrics,
+            )
+        });
+        if cycle.is_none() {
+            tracing::info!(
+                "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
+            );
+        }
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -159,6 +174,7 @@ impl Application {
             address,
             server,
             state,
+            cycle,
         })
     }
 
@@ -195,8 +211,15 @@ impl Application {
     /// [`StartupError::Server`] when the server fails.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let purging = tokio::spawn(purge_idempotency_records(self.state.billing().clone()));
+        let cycling = self.cycle.map(|(runner, interval, metrics)| {
+            tokio::spawn(crate::cycle::run_forever(runner, interval, metrics))
+        });
         let served = self.server.await.map_err(StartupError::Server);
         purging.abort();
+        if let Some(cycling) = cycling {
+            // A pass cut short here is completed by the next one, anywhere.
+            cycling.abort();
+        }
         tracing::info!("billing-api stopped");
         if let Err(error) = self.state.database().close().await {
             tracing::warn!(error = %error, "closing the database pool failed");
@@ -224,6 +247,24 @@ async fn purge_idempotency_records(billing: Billing) {
             ),
         }
     }
+}
+
+/// The use cases over the database and coordination `settings` name: what
+/// the server and `billing-api cycle run-once` run on.
+///
+/// # Errors
+/// [`StartupError::Configuration`], [`StartupError::Database`],
+/// [`StartupError::Migration`], [`StartupError::Seed`] and the coordination
+/// errors.
+pub async fn connect_billing(settings: &Settings) -> Result<Billing, StartupError> {
+    settings.validate()?;
+    let database = connect_database(settings).await?;
+    let coordination = connect_coordination(settings, database.backend()).await?;
+    Ok(Billing::new(
+        database,
+        coordination,
+        settings.billing_settings(),
+    ))
 }
 
 /// Opens the pool, applies the migrations when enabled, seeds the default

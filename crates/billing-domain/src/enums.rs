@@ -132,3 +132,31 @@ pub enum InvoiceStatus {
     #[sea_orm(string_value = "refunded")]
     Refunded,
 }
+
+/// How one dunning attempt (a retry of an unpaid renewal invoice) ended.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum DunningOutcome {
+    /// Claimed and not finished yet: the process running it stopped before
+    /// recording the outcome; the next pass runs it again (the charge has
+    /// an idempotency key of its own, so it is made at most once).
+    #[sea_orm(string_value = "started")]
+    Started,
+    /// The charge succeeded and the invoice is paid.
+    #[sea_orm(string_value = "paid")]
+    Paid,
+    /// The payment provider declined the charge.
+    #[sea_orm(string_value = "declined")]
+    Declined,
+    /// No charger is configured: the attempt is a reminder, and the invoice
+    /// waits for a payment made elsewhere.
+    #[sea_orm(string_value = "awaiting_payment")]
+    AwaitingPayment,
+    /// The charger failed (unreachable, timed out); counted as a failed
+    /// attempt.
+    #[sea_orm(string_value = "errored")]
+    Errored,
+}

@@ -36,6 +36,7 @@ pub use database::{
 };
 pub use error::{BoxError, RepositoryError};
 pub use repositories::currencies::Currencies;
+pub use repositories::cycle::{DunningAttempts, ExpiryKey, RenewalContext, Renewals};
 pub use repositories::idempotency_records::IdempotencyRecords;
 pub use repositories::invoices::Invoices;
 pub use repositories::plans::Plans;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::idempotency::{IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError};
 
 /// Writing under a lock stops this long before the lock's TTL runs out, so
 /// a commit never lands after another holder may have taken the lock.
@@ -90,7 +90,7 @@ impl Billing {
         new: NewInvoice,
     ) -> Result<user_invoice::Model, BillingError> {
         let db = self.db();
-        let at = now();
+        let at = self.now();
         let user = Users::get(db, new.user_id).await?;
         ensure_can_buy(&user)?;
         let plan = Plans::get(db, new.plan_id).await?;
@@ -288,10 +288,10 @@ impl Billing {
         expected_version: Option<i32>,
         fence: LockFence,
     ) -> Result<PaymentOutcome, BillingError> {
+        let at = self.now();
         self.recording_transaction(move |tx| {
             let payment = payment.clone();
             Box::pin(async move {
-                let at = now();
                 let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
                 let read_version = invoice.version;
                 invoice.mark_paid(
@@ -380,7 +380,7 @@ impl Billing {
         .await
     }
 
-    async fn existing_currency(
+    pub(crate) async fn existing_currency(
         &self,
         code: &str,
     ) -> Result<billing_domain::entities::currency::Model, BillingError> {

@@ -26,7 +26,9 @@
 //! # let _ = plans; Ok(()) }
 //! ```
 
+mod clock;
 mod currencies;
+mod cycle;
 mod error;
 mod idempotency;
 mod invoices;
@@ -46,7 +48,12 @@ use billing_concurrency::Coordination;
 use billing_repository::Database;
 
 pub use billing_repository::Page;
+pub use clock::{Clock, SystemClock, TestClock};
 pub use currencies::{CurrencyChanges, NewCurrency};
+pub use cycle::{
+    CYCLE_LEASE, ChargeFuture, ChargeOutcome, ChargeRequest, CycleReport, CycleRunner,
+    CycleSettings, DunningFinalAction, RenewalCharger,
+};
 pub use error::{BillingError, BoxError, Dependency};
 pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
@@ -114,20 +121,42 @@ struct Inner {
     coordination: Coordination,
     settings: BillingSettings,
     hasher: users::PasswordHasher,
+    clock: Arc<dyn Clock>,
 }
 
 impl Billing {
     /// The use cases over `db` (already migrated) and `coordination`.
     #[must_use]
     pub fn new(db: Database, coordination: Coordination, settings: BillingSettings) -> Self {
+        Self::new_with_clock(db, coordination, settings, Arc::new(SystemClock))
+    }
+
+    /// The use cases reading the time from `clock`: what invoices are
+    /// dated, payments stamped, subscriptions renewed and the billing cycle
+    /// runs by. Bookkeeping (`created_at`, `updated_at`, idempotency TTLs,
+    /// locks) keeps the system clock.
+    #[must_use]
+    pub fn new_with_clock(
+        db: Database,
+        coordination: Coordination,
+        settings: BillingSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 coordination,
                 hasher: users::PasswordHasher::new(settings.password_hash_queue),
                 settings,
+                clock,
             }),
         }
+    }
+
+    /// The current instant by the clock the use cases read.
+    #[must_use]
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
     }
 
     /// The database handle (for health checks and metrics).

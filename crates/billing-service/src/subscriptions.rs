@@ -124,7 +124,7 @@ impl Billing {
         action: SubscriptionAction,
         expected_version: Option<i32>,
     ) -> Result<subscription::Model, BillingError> {
-        let at = now();
+        let at = self.now();
         self.update_versioned::<subscription::Entity, _>(id, expected_version, |subscription| {
             match action {
                 SubscriptionAction::Activate => {

@@ -289,5 +289,82 @@ pub fn expected() -> Catalogue {
             )
         })
         .collect();
-    Catalogue { tables }
+    let mut catalogue = Catalogue { tables };
+    add_billing_cycle(&mut catalogue);
+    catalogue
+}
+
+fn index(columns: &[&str]) -> Index {
+    Index {
+        columns: columns.iter().map(|&c| c.to_owned()).collect(),
+        partial: false,
+    }
+}
+
+fn column(kind: Kind, nullable: bool) -> Column {
+    Column { kind, nullable }
+}
+
+fn foreign_key(column: &str, table: &str, on_delete: OnDelete) -> ForeignKey {
+    ForeignKey {
+        column: column.to_owned(),
+        table: table.to_owned(),
+        target: "id".to_owned(),
+        on_delete,
+    }
+}
+
+/// The billing cycle's records (written once, so without `version`) and
+/// the composite index its due-subscription query walks.
+fn add_billing_cycle(catalogue: &mut Catalogue) {
+    let renewal = Table {
+        columns: [
+            ("id", column(Kind::BigInt, NOT_NULL)),
+            ("subscription_id", column(Kind::BigInt, NOT_NULL)),
+            ("period_start", column(Kind::Timestamp, NOT_NULL)),
+            ("invoice_id", column(Kind::BigInt, NOT_NULL)),
+            ("created_at", column(Kind::Timestamp, NOT_NULL)),
+        ]
+        .into_iter()
+        .map(|(name, c)| (name.to_owned(), c))
+        .collect(),
+        unique: [
+            index(&["subscription_id", "period_start"]),
+            index(&["invoice_id"]),
+        ]
+        .into(),
+        plain: BTreeSet::new(),
+        foreign_keys: [
+            foreign_key("subscription_id", "subscription", OnDelete::Cascade),
+            foreign_key("invoice_id", "user_invoice", OnDelete::Cascade),
+        ]
+        .into(),
+    };
+    let attempt = Table {
+        columns: [
+            ("id", column(Kind::BigInt, NOT_NULL)),
+            ("invoice_id", column(Kind::BigInt, NOT_NULL)),
+            ("attempt", column(Kind::Integer, NOT_NULL)),
+            ("outcome", column(Kind::Text, NOT_NULL)),
+            ("detail", column(Kind::Text, NULL)),
+            ("attempted_at", column(Kind::Timestamp, NOT_NULL)),
+        ]
+        .into_iter()
+        .map(|(name, c)| (name.to_owned(), c))
+        .collect(),
+        unique: [index(&["invoice_id", "attempt"])].into(),
+        plain: BTreeSet::new(),
+        foreign_keys: [foreign_key("invoice_id", "user_invoice", OnDelete::Cascade)].into(),
+    };
+    catalogue
+        .tables
+        .insert("subscription_renewal".to_owned(), renewal);
+    catalogue
+        .tables
+        .insert("dunning_attempt".to_owned(), attempt);
+    if let Some(subscription) = catalogue.tables.get_mut("subscription") {
+        subscription
+            .plain
+            .insert(index(&["status", "expires_at", "id"]));
+    }
 }

@@ -106,6 +106,10 @@ pub struct TestOptions {
     pub password_hash_queue: Option<usize>,
     /// `BILLING_IDEMPOTENCY_IN_FLIGHT_TTL` (the default when `None`).
     pub in_flight_ttl: Option<Duration>,
+    /// The billing cycle's settings; `None` turns it off
+    /// (`BILLING_CYCLE_ENABLED=false`), so no background pass writes
+    /// during tests that do not expect one.
+    pub cycle: Option<billing_api::cycle::CycleArgs>,
 }
 
 impl Default for TestOptions {
@@ -122,6 +126,7 @@ impl Default for TestOptions {
             db_max_connections: None,
             password_hash_queue: None,
             in_flight_ttl: None,
+            cycle: None,
         }
     }
 }
@@ -173,6 +178,13 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
         workers: std::num::NonZeroUsize::new(2),
         log: LogFilter::parse("info").map_err(anyhow::Error::msg)?,
         log_format: LogFormat::Human,
+        cycle: options
+            .cycle
+            .clone()
+            .unwrap_or_else(|| billing_api::cycle::CycleArgs {
+                enabled: false,
+                ..billing_api::cycle::CycleArgs::default()
+            }),
         ..Settings::default()
     })
 }

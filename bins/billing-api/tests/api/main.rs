@@ -8,6 +8,7 @@ mod auth;
 mod cases;
 mod configuration;
 mod currencies;
+mod cycle;
 mod erasure;
 mod errors;
 mod fixtures;

@@ -5,12 +5,17 @@
 //! on every update: the optimistic lock). Table names are those of the
 //! original schema. Two bookkeeping tables have neither `id` nor `version`:
 //! `invoice_sequence` (the invoice counter) and `idempotency_record` (the
-//! outcomes of requests that ran under an idempotency key).
+//! outcomes of requests that ran under an idempotency key). The billing
+//! cycle's two records are written once and never updated, so they have no
+//! `version` either: `subscription_renewal` (one renewal invoice per
+//! subscription and period) and `dunning_attempt` (one row per retry).
 
 pub mod currency;
+pub mod dunning_attempt;
 pub mod idempotency_record;
 pub mod invoice_sequence;
 pub mod subscription;
+pub mod subscription_renewal;
 pub mod tarif_plan;
 pub mod tax;
 pub mod tax_rate;

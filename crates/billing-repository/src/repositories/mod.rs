@@ -2,6 +2,7 @@
 //! API need beyond the generic ones of [`crate::Repository`].
 
 pub mod currencies;
+pub mod cycle;
 pub mod idempotency_records;
 pub mod invoices;
 pub mod plans;

@@ -5,6 +5,8 @@
 mod support;
 
 mod catalogue;
+mod cycle;
+mod cycle_bench;
 mod erasure;
 mod idempotency;
 mod invoices;
