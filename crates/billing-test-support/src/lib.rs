@@ -1,7 +1,8 @@
 //! Test fixtures shared by the workspace: a fresh database per test on
 //! SQLite (always) or PostgreSQL (when `TEST_DATABASE_URL` is set), and the
 //! Redis URL under test (`TEST_REDIS_URL`), and the Redis Cluster under test
-//! (`TEST_REDIS_CLUSTER_URL`).
+//! (`TEST_REDIS_CLUSTER_URL`), and a Redis over TLS of the test's own
+//! ([`TlsRedis`]).
 //!
 //! Every PostgreSQL test gets its own database, created from the server named
 //! by `TEST_DATABASE_URL` and dropped when the [`TestDatabase`] is dropped, so
@@ -9,10 +10,14 @@
 //! is set and the server is down, creating the database fails and the test
 //! fails: nothing is skipped silently.
 
+mod tls_redis;
+
 use std::path::PathBuf;
 
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+pub use crate::tls_redis::TlsRedis;
 
 /// Environment variable naming a PostgreSQL server for tests, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`.

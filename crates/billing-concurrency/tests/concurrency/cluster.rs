@@ -82,3 +82,29 @@ async fn reaches_every_master(harness: &Harness) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A cluster whose nodes do not answer is `Unavailable` within the budget,
+/// like a single Redis, not `Rejected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_cluster_is_unavailable() -> anyhow::Result<()> {
+    let timeout = Duration::from_millis(500);
+    let coordination = Coordination::redis(RedisSettings {
+        cluster: true,
+        connect_timeout: timeout,
+        command_timeout: timeout,
+        ..RedisSettings::new("redis://127.0.0.1:1,redis://127.0.0.1:2")
+    })
+    .await?;
+    let started = std::time::Instant::now();
+    let result = coordination.ping().await;
+    let elapsed = started.elapsed();
+    ensure!(
+        matches!(result, Err(ref error) if error.is_unavailable()),
+        "expected Unavailable, got {result:?}"
+    );
+    ensure!(
+        elapsed < timeout * 2 + Duration::from_secs(2),
+        "took {elapsed:?}"
+    );
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Redis over TLS (`rediss://`), as managed Redis services offer it: a
 //! `redis-server` listening on a TLS port only, with a certificate authority
-//! and a server certificate made for the test by the `openssl` command.
+//! and a server certificate made for the test by the `openssl` command
+//! ([`TlsRedis`]).
 //!
 //! Locks, fencing tokens and idempotency claims work over it when the CA is
 //! trusted; a server signed by another CA is refused at once with the TLS
@@ -9,201 +10,29 @@
 //! then need `redis-server` and `openssl` on the `PATH`, and fail without.
 
 use std::error::Error as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, bail};
 use billing_concurrency::{
     Coordination, CoordinationError, IdempotencyOutcome, RedisSettings, StoredResponse, fingerprint,
 };
+use billing_test_support::TlsRedis;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// A `redis-server` serving TLS only, on a free loopback port, with the
-/// files of two certificate authorities: `ca.pem` (which signed the
-/// server's certificate) and `other-ca.pem` (which did not). Stopped and
-/// its directory removed on drop.
-struct TlsRedis {
-    child: Option<Child>,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl TlsRedis {
-    fn start() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "billing-tls-redis-{}",
+/// Settings for `server`, trusting `ca_file`, under a namespace of the
+/// test's own.
+fn settings(server: &TlsRedis, ca_file: Option<PathBuf>) -> RedisSettings {
+    RedisSettings {
+        ca_file,
+        connect_timeout: Duration::from_secs(2),
+        command_timeout: Duration::from_secs(2),
+        ..RedisSettings::new(server.url()).with_key_prefix(format!(
+            "billing-test-{}",
             billing_test_support::unique_suffix()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let mut server = Self {
-            child: None,
-            dir,
-            port: 0,
-        };
-        server.make_certificates()?;
-        server.port = free_port()?;
-        let dir = server.dir.clone();
-        let child = server.child.insert(
-            Command::new("redis-server")
-                .args(["--port", "0", "--bind", "127.0.0.1", "--tls-port"])
-                .arg(server.port.to_string())
-                .arg("--tls-cert-file")
-                .arg(dir.join("server.pem"))
-                .arg("--tls-key-file")
-                .arg(dir.join("server.key"))
-                .arg("--tls-ca-cert-file")
-                .arg(dir.join("ca.pem"))
-                .args([
-                    "--tls-auth-clients",
-                    "no",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .arg("--dir")
-                .arg(&dir)
-                .arg("--logfile")
-                .arg(dir.join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start redis-server (is it installed?)")?,
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", server.port)).is_err() {
-            if let Some(status) = child.try_wait()? {
-                let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
-                bail!("redis-server exited with {status}: {log}");
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "redis-server did not listen on its TLS port"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
+        ))
     }
-
-    /// `ca.pem` signs `server.pem` (for 127.0.0.1 and localhost);
-    /// `other-ca.pem` is an unrelated authority.
-    fn make_certificates(&self) -> anyhow::Result<()> {
-        let dir = &self.dir;
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-             basicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature\n\
-             extendedKeyUsage=serverAuth\n",
-        )?;
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-        for (name, subject) in [
-            ("ca", "/CN=billing test CA"),
-            ("other-ca", "/CN=another CA"),
-        ] {
-            openssl(
-                dir,
-                &["req", "-x509", "-nodes", "-days", "2"],
-                &ec,
-                &[
-                    "-subj",
-                    subject,
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.pem"),
-                ],
-            )?;
-        }
-        openssl(
-            dir,
-            &["req", "-nodes"],
-            &ec,
-            &[
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        )?;
-        openssl(
-            dir,
-            &["x509", "-req", "-days", "2"],
-            &[],
-            &[
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn url(&self) -> String {
-        format!("rediss://127.0.0.1:{}", self.port)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Settings trusting `ca_file`, under a namespace of this test's own.
-    fn settings(&self, ca_file: Option<PathBuf>) -> RedisSettings {
-        RedisSettings {
-            ca_file,
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(2),
-            ..RedisSettings::new(self.url()).with_key_prefix(format!(
-                "billing-test-{}",
-                billing_test_support::unique_suffix()
-            ))
-        }
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn openssl(dir: &Path, head: &[&str], key: &[&str], tail: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("openssl")
-        .args(head)
-        .args(key)
-        .args(tail)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run openssl (is it installed?)")?;
-    ensure!(
-        output.status.success(),
-        "openssl {head:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Whether the Redis tests are on; prints a note when not.
@@ -226,7 +55,7 @@ async fn locks_fencing_and_idempotency_over_tls() -> anyhow::Result<()> {
     }
     let server = TlsRedis::start()?;
     // Two instances sharing the server and a namespace.
-    let settings = server.settings(Some(server.file("ca.pem")));
+    let settings = settings(&server, Some(server.ca_file()));
     let coordination = Coordination::redis(settings.clone()).await?;
     coordination.ping().await.context("ping over TLS")?;
     let other = Coordination::redis(settings).await?;
@@ -278,8 +107,8 @@ async fn untrusted_certificate_is_refused_clearly() -> anyhow::Result<()> {
         return Ok(());
     }
     let server = TlsRedis::start()?;
-    for ca_file in [Some(server.file("other-ca.pem")), None] {
-        let settings = server.settings(ca_file.clone());
+    for ca_file in [Some(server.other_ca_file()), None] {
+        let settings = settings(&server, ca_file.clone());
         let budget = settings.connect_timeout + settings.command_timeout;
         let coordination = Coordination::redis(settings).await?;
         let started = Instant::now();
