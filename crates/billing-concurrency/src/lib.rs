@@ -130,7 +130,7 @@ impl Coordination {
     /// # Errors
     /// [`CoordinationError::Unavailable`] when Redis cannot be reached
     /// within `connect_timeout + command_timeout`, or at once when its TLS
-    /// certificate is not trusted (the TLS error is the cause).
+    /// certificate is not trusted (its cause names the TLS error).
     pub async fn ping(&self) -> Result<()> {
         self.backend.ping().await
     }

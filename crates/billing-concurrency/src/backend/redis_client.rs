@@ -14,7 +14,7 @@
 //!
 //! `rediss://` connects over TLS (rustls), trusting the system's roots or the
 //! settings' `ca_file`; a server whose certificate is not trusted is
-//! reported at once, without retries, with the TLS error as the cause.
+//! reported at once, without retries, with the TLS error in the message.
 //!
 //! With `cluster`, a lane holds a cluster connection instead: it routes each
 //! command to the master of its key's hash slot, follows `MOVED`/`ASK` and

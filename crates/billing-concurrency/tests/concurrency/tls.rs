@@ -4,8 +4,8 @@
 //! ([`TlsRedis`]).
 //!
 //! Locks, fencing tokens and idempotency claims work over it when the CA is
-//! trusted; a server signed by another CA is refused at once with the TLS
-//! error as the cause; an unusable CA file is refused when the client is
+//! trusted; a server signed by another CA is refused at once, naming the TLS
+//! error; an unusable CA file is refused when the client is
 //! built. Run when `TEST_REDIS_URL` is set (the Redis tests are on); they
 //! then need `redis-server` and `openssl` on the `PATH`, and fail without.
 
@@ -99,8 +99,8 @@ async fn locks_fencing_and_idempotency_over_tls() -> anyhow::Result<()> {
 }
 
 /// A server whose certificate another CA signed is refused at once (one
-/// attempt, well within the budget), as `Unavailable` with the TLS error
-/// as the cause; so is one checked against the system's roots.
+/// attempt, well within the budget), as `Unavailable` whose cause names the TLS
+/// error; so is one checked against the system's roots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_certificate_is_refused_clearly() -> anyhow::Result<()> {
     if !enabled() {
