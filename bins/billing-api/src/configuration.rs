@@ -16,6 +16,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use billing_repository::{Backend, DatabaseSettings};
@@ -70,8 +71,10 @@ pub struct Settings {
     )]
     pub database_url: DatabaseUrl,
 
-    /// Redis for locks and idempotency keys: `redis://[user:password@]host:6379[/db]`.
-    /// Unset: in-process coordination, valid for a single instance only.
+    /// Redis for locks and idempotency keys: `redis://[user:password@]host:6379[/db]`,
+    /// `rediss://…` over TLS; with BILLING_REDIS_CLUSTER, one or more cluster
+    /// nodes, comma-separated. Unset: in-process coordination, valid for a
+    /// single instance only.
     #[arg(
         long,
         env = "REDIS_URL",
@@ -101,6 +104,23 @@ pub struct Settings {
         value_parser = parse_positive_usize
     )]
     pub redis_pool_size: usize,
+
+    /// REDIS_URL names Redis Cluster nodes (one or more, comma-separated):
+    /// keys spread over the cluster's masters, `MOVED`/`ASK` are followed.
+    #[arg(
+        long,
+        env = "BILLING_REDIS_CLUSTER",
+        value_name = "BOOL",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub redis_cluster: bool,
+
+    /// PEM file of the certificate authorities to trust for `rediss://`
+    /// instead of the system's (a managed Redis with a private CA).
+    #[arg(long, env = "BILLING_REDIS_CA_FILE", value_name = "PATH")]
+    pub redis_ca_file: Option<PathBuf>,
 
     /// Address and port to listen on. Any address other than loopback
     /// requires BILLING_API_TOKEN.
@@ -273,6 +293,8 @@ impl Default for Settings {
             redis_url: None,
             redis_key_prefix: DEFAULT_REDIS_KEY_PREFIX.to_owned(),
             redis_pool_size: DEFAULT_REDIS_POOL_SIZE,
+            redis_cluster: false,
+            redis_ca_file: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_token: None,
             db_max_connections: None,
@@ -325,6 +347,7 @@ impl Settings {
             url.check()
                 .map_err(|reason| ConfigError::new(format!("REDIS_URL {reason}")))?;
         }
+        self.validate_redis_topology()?;
         if let Some(token) = &self.api_token {
             token
                 .check()
@@ -395,6 +418,43 @@ impl Settings {
         Ok(())
     }
 
+    /// `BILLING_REDIS_CLUSTER` and `BILLING_REDIS_CA_FILE` against
+    /// `REDIS_URL`.
+    fn validate_redis_topology(&self) -> Result<(), ConfigError> {
+        let url = self.redis_url.as_ref();
+        let several = url.is_some_and(|url| url.expose().contains(','));
+        if several && !self.redis_cluster {
+            return Err(ConfigError::new(
+                "REDIS_URL lists several servers: set BILLING_REDIS_CLUSTER=true for a Redis Cluster",
+            ));
+        }
+        if self.redis_cluster && url.is_none() {
+            return Err(ConfigError::new(
+                "BILLING_REDIS_CLUSTER=true needs REDIS_URL, the cluster's nodes (comma-separated)",
+            ));
+        }
+        let Some(ca_file) = &self.redis_ca_file else {
+            return Ok(());
+        };
+        let Some(url) = url else {
+            return Err(ConfigError::new(
+                "BILLING_REDIS_CA_FILE is set but REDIS_URL is not",
+            ));
+        };
+        if !url.is_tls() {
+            return Err(ConfigError::new(format!(
+                "BILLING_REDIS_CA_FILE is set but REDIS_URL ({url}) is not rediss://"
+            )));
+        }
+        if let Err(error) = std::fs::metadata(ca_file) {
+            return Err(ConfigError::new(format!(
+                "BILLING_REDIS_CA_FILE ({}) cannot be read: {error}",
+                ca_file.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// The settings for `billing_repository::connect`: the backend's
     /// defaults, overridden by what is set here.
     #[must_use]
@@ -418,6 +478,8 @@ impl Settings {
             let mut settings = billing_concurrency::RedisSettings::new(url.expose())
                 .with_key_prefix(self.redis_key_prefix.clone());
             settings.pool_size = self.redis_pool_size;
+            settings.cluster = self.redis_cluster;
+            settings.ca_file.clone_from(&self.redis_ca_file);
             settings.idempotency_ttl = self.idempotency_ttl;
             settings.in_flight_ttl = self.idempotency_in_flight_ttl;
             settings
@@ -528,7 +590,8 @@ impl fmt::Display for DatabaseUrl {
 }
 
 /// `REDIS_URL`: a `redis://`, `rediss://`, `unix://` or `redis+unix://`
-/// URL. Its `Debug` and `Display` hide the password.
+/// URL, or several comma-separated (Redis Cluster nodes). Its `Debug` and
+/// `Display` hide the passwords.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl(String);
 
@@ -551,11 +614,11 @@ impl RedisUrl {
         Ok(Self(value.trim().to_owned()))
     }
 
-    /// Checks the scheme (the Redis client parses the rest).
+    /// Checks the scheme of each URL (the Redis client parses the rest).
     ///
     /// # Errors
-    /// The reason, without the password, when the URL is empty or names
-    /// another scheme.
+    /// The reason, without the password, when the URL is empty or one of
+    /// the URLs names another scheme.
     pub fn check(&self) -> Result<(), String> {
         if self.0.is_empty() {
             return Err(
@@ -563,17 +626,26 @@ impl RedisUrl {
                     .to_owned(),
             );
         }
-        let known = ["redis://", "rediss://", "unix://", "redis+unix://"]
-            .iter()
-            .any(|scheme| self.0.starts_with(scheme));
-        if known {
-            Ok(())
-        } else {
-            Err(format!(
-                "({}) must start with redis://, rediss://, unix:// or redis+unix://",
-                redact_url(&self.0)
-            ))
+        for node in self.0.split(',') {
+            let known = ["redis://", "rediss://", "unix://", "redis+unix://"]
+                .iter()
+                .any(|scheme| node.trim().starts_with(scheme));
+            if !known {
+                return Err(format!(
+                    "({}) must start with redis://, rediss://, unix:// or redis+unix://",
+                    redact_url(node.trim())
+                ));
+            }
         }
+        Ok(())
+    }
+
+    /// Whether the URL (or any of the URLs) connects over TLS.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.0
+            .split(',')
+            .any(|node| node.trim().starts_with("rediss://"))
     }
 
     /// The URL with its password, to connect with.
@@ -772,6 +844,13 @@ fn parse_non_empty(value: &str) -> Result<String, String> {
 /// messages.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(redact_one_url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_one_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -824,6 +903,46 @@ mod tests {
         assert!(RedisUrl::parse("redis://:pw@127.0.0.1:6379").is_ok());
         assert!(RedisUrl::parse("http://127.0.0.1").is_err());
         assert!(RedisUrl::parse(" ").is_err());
+        let nodes = RedisUrl::parse("rediss://:pw1@a:7000,rediss://:pw2@b:7001").unwrap();
+        assert!(nodes.is_tls());
+        assert_eq!(
+            nodes.to_string(),
+            "rediss://:***@a:7000,rediss://:***@b:7001"
+        );
+        assert!(RedisUrl::parse("redis://a:7000,http://b:7001").is_err());
+    }
+
+    #[test]
+    fn redis_cluster_and_ca_file_must_match_redis_url() {
+        let with = |url: Option<&str>, cluster: bool, ca_file: Option<&str>| Settings {
+            redis_url: url.map(|url| RedisUrl::parse(url).unwrap()),
+            redis_cluster: cluster,
+            redis_ca_file: ca_file.map(PathBuf::from),
+            ..Settings::default()
+        };
+        let refused = |settings: Settings, expected: &str| {
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        };
+        let nodes = "redis://a:7000,redis://b:7001";
+        refused(with(Some(nodes), false, None), "BILLING_REDIS_CLUSTER=true");
+        assert!(with(Some(nodes), true, None).validate().is_ok());
+        assert!(with(Some("redis://a:7000"), true, None).validate().is_ok());
+        refused(with(None, true, None), "needs REDIS_URL");
+        refused(with(None, false, Some("/etc/hosts")), "REDIS_URL is not");
+        refused(
+            with(Some("redis://a:6379"), false, Some("/etc/hosts")),
+            "is not rediss://",
+        );
+        refused(
+            with(Some("rediss://a:6379"), false, Some("/nonexistent/ca.pem")),
+            "cannot be read",
+        );
+        let settings = with(Some("rediss://a:6379"), true, Some("/etc/hosts"));
+        assert!(settings.validate().is_ok());
+        let redis = settings.redis_settings().unwrap();
+        assert!(redis.cluster);
+        assert_eq!(redis.ca_file, Some(PathBuf::from("/etc/hosts")));
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //! per scenario (default 3), `BENCH_ROUNDS` (default 3, medians are
 //! reported), `BENCH_POOL_SIZE` (default: the crate's default),
 //! `BENCH_RUNTIME` (`multi-thread`, the default, or `current-thread`),
-//! `BENCH_EMBEDDED=0` to skip the in-process backend.
+//! `BENCH_EMBEDDED=0` to skip the in-process backend, `BENCH_REDIS_CLUSTER=1`
+//! when the URL names Redis Cluster nodes (comma-separated), and
+//! `BENCH_REDIS_CA_FILE` for a `rediss://` URL whose CA is private (the SET
+//! baseline then runs `redis-benchmark --cluster` / `--tls --cacert`).
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,10 +47,25 @@ fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(seconds);
     let with_embedded = std::env::var("BENCH_EMBEDDED").map_or(true, |v| v != "0");
     let prefix = format!("billing-bench-{}", billing_test_support::unique_suffix());
+    let cluster = std::env::var("BENCH_REDIS_CLUSTER").is_ok_and(|v| v == "1");
+    let ca_file = std::env::var_os("BENCH_REDIS_CA_FILE").map(PathBuf::from);
     let mut settings = RedisSettings {
         idempotency_ttl: Duration::from_secs(120),
+        cluster,
+        ca_file: ca_file.clone(),
         ..RedisSettings::new(url.clone()).with_key_prefix(prefix.clone())
     };
+    let mut baseline_flags: Vec<String> = Vec::new();
+    if cluster {
+        baseline_flags.push("--cluster".to_owned());
+    }
+    if url.starts_with("rediss://") {
+        baseline_flags.push("--tls".to_owned());
+        if let Some(ca_file) = &ca_file {
+            baseline_flags.push("--cacert".to_owned());
+            baseline_flags.push(ca_file.display().to_string());
+        }
+    }
     if let Ok(size) = std::env::var("BENCH_POOL_SIZE") {
         settings.pool_size = size.parse().context("BENCH_POOL_SIZE")?;
     }
@@ -76,12 +95,19 @@ fn main() -> anyhow::Result<()> {
         idempotency_ttl: Duration::from_secs(2),
         ..EmbeddedSettings::default()
     })?;
-    let (host, port) = host_and_port(&url)?;
+    let first_node = url.split(',').next().unwrap_or(&url).to_owned();
+    let (host, port) = host_and_port(&first_node)?;
 
     println!(
         "billing-concurrency benchmark: {} cores, {rounds} rounds of {seconds} s per scenario \
-         (medians), pool_size {pool_size}, {runtime_kind} tokio runtime, Redis {host}:{port}\n",
-        std::thread::available_parallelism().map_or(0, usize::from)
+         (medians), pool_size {pool_size}, {runtime_kind} tokio runtime, Redis {host}:{port}{}{}\n",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        if url.starts_with("rediss://") {
+            " over TLS"
+        } else {
+            ""
+        },
+        if cluster { " (Redis Cluster)" } else { "" },
     );
     let pressure_before = cpu_pressure();
     let mut rows = Vec::new();
@@ -91,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         // only; the ratios to SET are taken within each round.
         let mut row = Row::default();
         for round in 1..=rounds {
-            let set = redis_benchmark_set(&host, port, tasks, seconds);
+            let set = redis_benchmark_set(&host, port, &baseline_flags, tasks, seconds);
             let lock = runtime.block_on(run(tasks, duration, &redis, Scenario::Lock))?;
             let idempotency =
                 runtime.block_on(run(tasks, duration, &redis, Scenario::Idempotency))?;
@@ -123,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         }
         rows.push((tasks, row));
     }
-    runtime.block_on(cleanup(&url, &prefix))?;
+    runtime.block_on(cleanup(&first_node, cluster, ca_file.as_deref(), &prefix))?;
     if let (Some(before), Some(after)) = (pressure_before, cpu_pressure()) {
         println!(
             "CPU pressure (share of time some task waited for a CPU, avg10 / avg60 / avg300): \
@@ -292,10 +318,17 @@ fn median(values: &[f64]) -> Option<f64> {
 
 /// `redis-benchmark -t set -c tasks -n N -q`, with N for about `seconds`:
 /// SET requests per second.
-fn redis_benchmark_set(host: &str, port: u16, tasks: usize, seconds: u64) -> Result<f64, String> {
+fn redis_benchmark_set(
+    host: &str,
+    port: u16,
+    flags: &[String],
+    tasks: usize,
+    seconds: u64,
+) -> Result<f64, String> {
     let requests = seconds * if tasks == 1 { 15_000 } else { 50_000 };
     let output = Command::new("redis-benchmark")
         .args(["-h", host, "-p", &port.to_string(), "-t", "set"])
+        .args(flags)
         .args(["-c", &tasks.to_string(), "-n", &requests.to_string(), "-q"])
         .output()
         .map_err(|e| {
@@ -326,34 +359,76 @@ fn host_and_port(url: &str) -> anyhow::Result<(String, u16)> {
     }
 }
 
-/// Deletes the benchmark's keys.
-async fn cleanup(url: &str, prefix: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(url)?;
+/// Deletes the benchmark's keys: on `node`, or on every master of its
+/// cluster.
+async fn cleanup(
+    node: &str,
+    cluster: bool,
+    ca_file: Option<&std::path::Path>,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let open = |url: &str| -> anyhow::Result<redis::Client> {
+        Ok(match ca_file {
+            Some(ca_file) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(ca_file)?),
+                },
+            )?,
+            None => redis::Client::open(url)?,
+        })
+    };
     // A generous reply timeout: this may run on a busy machine.
     let config = redis::AsyncConnectionConfig::new()
         .set_response_timeout(Some(std::time::Duration::from_secs(30)));
-    let mut connection = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
+    let mut nodes = vec![node.to_owned()];
+    if cluster {
+        let mut connection = open(node)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
             .query_async(&mut connection)
             .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<()>(&mut connection)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
+        let scheme = node.split_once("://").map_or("redis", |(scheme, _)| scheme);
+        nodes = text
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let address = fields.get(1)?.split('@').next()?;
+                let master = fields.get(2)?.split(',').any(|flag| flag == "master");
+                master.then(|| format!("{scheme}://{address}"))
+            })
+            .collect();
     }
+    for node in nodes {
+        let mut connection = open(&node)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut connection)
+                .await?;
+            // One key per command: a cluster node refuses several slots in one.
+            let mut pipeline = redis::pipe();
+            for key in &keys {
+                pipeline.cmd("UNLINK").arg(key).ignore();
+            }
+            if !keys.is_empty() {
+                pipeline.query_async::<()>(&mut connection).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(())
 }

@@ -79,8 +79,11 @@ impl Coordination {
     /// connect, so Redis need not be up yet: [`ping`](Self::ping) tells.
     ///
     /// # Errors
-    /// [`CoordinationError::InvalidSettings`] for a malformed URL, a zero
-    /// pool size or timeout, an empty key prefix, or an out-of-range TTL.
+    /// [`CoordinationError::InvalidSettings`] for a malformed URL, several
+    /// URLs without `cluster`, a CA file that cannot be read or parsed (or
+    /// one given for a URL other than `rediss://`), a zero pool size or
+    /// timeout, an empty key prefix or one with `{` or `}`, or an
+    /// out-of-range TTL.
     pub async fn redis(settings: RedisSettings) -> Result<Self> {
         let store = RedisStore::new(settings)?;
         Ok(Self {
@@ -126,7 +129,8 @@ impl Coordination {
     ///
     /// # Errors
     /// [`CoordinationError::Unavailable`] when Redis cannot be reached
-    /// within `connect_timeout + command_timeout`.
+    /// within `connect_timeout + command_timeout`, or at once when its TLS
+    /// certificate is not trusted (its cause names the TLS error).
     pub async fn ping(&self) -> Result<()> {
         self.backend.ping().await
     }
@@ -137,7 +141,8 @@ impl Coordination {
     /// # Errors
     /// [`CoordinationError::LockNotAcquired`] when the wait ran out;
     /// [`CoordinationError::InvalidArgument`] for a TTL under 1 ms or over a
-    /// year; [`CoordinationError::Unavailable`] /
+    /// year, or a name that is empty or starts with `}`;
+    /// [`CoordinationError::Unavailable`] /
     /// [`CoordinationError::Rejected`] when Redis fails.
     pub async fn lock(&self, name: &str, ttl: Duration) -> Result<LockGuard> {
         lock::acquire(&self.backend, name, ttl, self.backend.lock_wait()).await

@@ -166,6 +166,14 @@ pub(crate) async fn acquire(
     wait: Duration,
 ) -> Result<LockGuard> {
     let ttl_ms = ttl_millis("lock TTL", ttl)?;
+    // The name is the Redis Cluster hash tag of the lock's two keys
+    // (`…:lock:{name}`, `…:fence:{name}`); an empty tag (`{}`, or a name
+    // starting with `}`) would hash each key whole, into different slots.
+    if name.is_empty() || name.starts_with('}') {
+        return Err(CoordinationError::InvalidArgument {
+            reason: format!("a lock name must not be empty nor start with '}}', got {name:?}"),
+        });
+    }
     let started = Instant::now();
     // One token for every try: a retry recognises a lock taken by a try
     // whose reply was lost.

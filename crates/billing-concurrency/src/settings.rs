@@ -1,6 +1,7 @@
 //! Settings of the two backends: [`RedisSettings`] and [`EmbeddedSettings`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{CoordinationError, Result, ttl_millis};
@@ -21,8 +22,20 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// `redis://127.0.0.1:6379`) and adjust fields.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host[:port][/db]` (or `unix://`).
+    /// `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS, or
+    /// `unix://`. With [`cluster`](Self::cluster), one or more nodes of the
+    /// cluster, comma-separated (`redis://a:6379,redis://b:6379`): the
+    /// client learns the others from them.
     pub url: String,
+    /// The URL names Redis Cluster nodes: keys are spread over the
+    /// cluster's masters and the client follows `MOVED`/`ASK` redirections.
+    /// Default `false`.
+    pub cluster: bool,
+    /// A PEM file of the certificate authorities to trust for `rediss://`
+    /// instead of the system's roots (a managed Redis with a private CA).
+    /// Read once, when the client is built. Default `None`: the system's
+    /// roots.
+    pub ca_file: Option<PathBuf>,
     /// Number of connections. Each is multiplexed: all tasks share them and
     /// their commands are pipelined, so a few connections serve hundreds of
     /// concurrent tasks; fewer connections pipeline more (fewer system
@@ -35,8 +48,9 @@ pub struct RedisSettings {
     /// included, gives up after `connect_timeout + command_timeout`.
     pub command_timeout: Duration,
     /// Namespace of every key this crate writes, e.g. `billing` or
-    /// `billing-staging`; keys look like `{key_prefix}:lock:{name}`. Must not
-    /// be empty. Default `billing`.
+    /// `billing-staging`; keys look like `{key_prefix}:lock:{{name}}`. Must
+    /// not be empty nor contain `{` or `}` (they would change the keys'
+    /// Redis Cluster hash slots). Default `billing`.
     pub key_prefix: String,
     /// How long a completed idempotent response is kept. Default 24 h.
     pub idempotency_ttl: Duration,
@@ -54,6 +68,8 @@ impl RedisSettings {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            cluster: false,
+            ca_file: None,
             pool_size: 2,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
@@ -88,6 +104,19 @@ impl RedisSettings {
         if self.key_prefix.is_empty() {
             return invalid("key_prefix must not be empty".to_owned());
         }
+        if self.key_prefix.contains(['{', '}']) {
+            return invalid(format!(
+                "key_prefix {:?} must not contain '{{' or '}}': Redis Cluster would read them \
+                 as a hash tag and split a lock's keys over two slots",
+                self.key_prefix
+            ));
+        }
+        if self.url.contains(',') && !self.cluster {
+            return invalid(format!(
+                "the URL {:?} lists several servers: that is a Redis Cluster, set cluster",
+                redact_url(&self.url)
+            ));
+        }
         validate_common(self.idempotency_ttl, self.in_flight_ttl)
     }
 
@@ -107,6 +136,8 @@ impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
             .field("url", &redact_url(&self.url))
+            .field("cluster", &self.cluster)
+            .field("ca_file", &self.ca_file)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -118,8 +149,16 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs.
+/// The URL (or comma-separated URLs) with any password replaced by `***`,
+/// for logs.
 pub(crate) fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(redact_one_url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_one_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -187,6 +226,10 @@ mod tests {
         );
         assert_eq!(redact_url("redis://:secret@host"), "redis://:***@host");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(
+            redact_url("rediss://:a@h1:7000,rediss://:b@h2:7001"),
+            "rediss://:***@h1:7000,rediss://:***@h2:7001"
+        );
         let debug = format!("{:?}", RedisSettings::new("redis://a:pw@h"));
         assert!(!debug.contains("pw"), "{debug}");
     }
@@ -210,6 +253,17 @@ mod tests {
             ..RedisSettings::default()
         };
         assert!(zero_ttl.validate().is_err());
+        for prefix in ["billing{a}", "a{", "}"] {
+            let braces = RedisSettings::default().with_key_prefix(prefix);
+            assert!(braces.validate().is_err(), "{prefix}");
+        }
+        let nodes = RedisSettings::new("redis://a:7000,redis://b:7001");
+        assert!(nodes.validate().is_err());
+        let cluster = RedisSettings {
+            cluster: true,
+            ..nodes
+        };
+        assert!(cluster.validate().is_ok());
         assert!(EmbeddedSettings::default().validate().is_ok());
     }
 }

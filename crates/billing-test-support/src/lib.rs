@@ -1,6 +1,8 @@
 //! Test fixtures shared by the workspace: a fresh database per test on
 //! SQLite (always) or PostgreSQL (when `TEST_DATABASE_URL` is set), and the
-//! Redis URL under test (`TEST_REDIS_URL`).
+//! Redis URL under test (`TEST_REDIS_URL`), and the Redis Cluster under test
+//! (`TEST_REDIS_CLUSTER_URL`), and a Redis over TLS of the test's own
+//! ([`TlsRedis`]).
 //!
 //! Every PostgreSQL test gets its own database, created from the server named
 //! by `TEST_DATABASE_URL` and dropped when the [`TestDatabase`] is dropped, so
@@ -8,10 +10,14 @@
 //! is set and the server is down, creating the database fails and the test
 //! fails: nothing is skipped silently.
 
+mod tls_redis;
+
 use std::path::PathBuf;
 
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+pub use crate::tls_redis::TlsRedis;
 
 /// Environment variable naming a PostgreSQL server for tests, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`.
@@ -19,6 +25,11 @@ pub const DATABASE_URL_VAR: &str = "TEST_DATABASE_URL";
 /// Environment variable naming a Redis server for tests, e.g.
 /// `redis://127.0.0.1:6379`.
 pub const REDIS_URL_VAR: &str = "TEST_REDIS_URL";
+
+/// Environment variable naming Redis Cluster nodes for tests,
+/// comma-separated, e.g. `redis://127.0.0.1:7001,redis://127.0.0.1:7002`
+/// (`.ci/redis-cluster` starts a three-master cluster on loopback).
+pub const REDIS_CLUSTER_URL_VAR: &str = "TEST_REDIS_CLUSTER_URL";
 
 /// The PostgreSQL server under test, if `TEST_DATABASE_URL` is set.
 #[must_use]
@@ -30,6 +41,12 @@ pub fn postgres_url() -> Option<String> {
 #[must_use]
 pub fn redis_url() -> Option<String> {
     non_empty_var(REDIS_URL_VAR)
+}
+
+/// The Redis Cluster under test, if `TEST_REDIS_CLUSTER_URL` is set.
+#[must_use]
+pub fn redis_cluster_url() -> Option<String> {
+    non_empty_var(REDIS_CLUSTER_URL_VAR)
 }
 
 fn non_empty_var(name: &str) -> Option<String> {

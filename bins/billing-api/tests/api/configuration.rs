@@ -16,6 +16,8 @@ const VARIABLES: &[&str] = &[
     "REDIS_URL",
     "BILLING_REDIS_KEY_PREFIX",
     "BILLING_REDIS_POOL_SIZE",
+    "BILLING_REDIS_CLUSTER",
+    "BILLING_REDIS_CA_FILE",
     "BILLING_BIND",
     "BILLING_API_TOKEN",
     "BILLING_DB_MAX_CONNECTIONS",
@@ -167,6 +169,28 @@ fn settings_that_do_not_fit_together_stop_the_start_with_one_line() -> anyhow::R
         (&[("DATABASE_URL", "")], "DATABASE_URL"),
         (&[("REDIS_URL", "")], "REDIS_URL"),
         (&[("REDIS_URL", "http://u:hunter2@h")], "REDIS_URL"),
+        (
+            &[(
+                "REDIS_URL",
+                "redis://:hunter2@a:7000,redis://:hunter2@b:7001",
+            )],
+            "BILLING_REDIS_CLUSTER=true",
+        ),
+        (&[("BILLING_REDIS_CLUSTER", "true")], "needs REDIS_URL"),
+        (
+            &[
+                ("REDIS_URL", "redis://:hunter2@h:6379"),
+                ("BILLING_REDIS_CA_FILE", "/etc/hosts"),
+            ],
+            "is not rediss://",
+        ),
+        (
+            &[
+                ("REDIS_URL", "rediss://:hunter2@h:6379"),
+                ("BILLING_REDIS_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "BILLING_REDIS_CA_FILE",
+        ),
         (&[("BILLING_API_TOKEN", "hunter2")], "BILLING_API_TOKEN"),
         (
             &[("BILLING_API_TOKEN", "hunter2 hunter2 hunter2")],
@@ -231,6 +255,41 @@ fn an_unreachable_redis_stops_the_start_with_one_line() -> anyhow::Result<()> {
     assert!(lines[0].contains("Redis"), "{lines:?}");
     assert!(lines[0].contains("127.0.0.1:1"), "{lines:?}");
     assert!(!lines[0].contains("hunter2"), "{lines:?}");
+    Ok(())
+}
+
+/// A TLS Redis whose certificate the configured CA did not sign: one line
+/// naming the TLS failure and the certificate, at once.
+#[test]
+fn an_untrusted_redis_certificate_stops_the_start_with_one_line() -> anyhow::Result<()> {
+    if billing_test_support::redis_url().is_none() {
+        eprintln!("TEST_REDIS_URL is not set: Redis TLS test not run");
+        return Ok(());
+    }
+    let server = billing_test_support::TlsRedis::start()?;
+    let (database_url, path) = sqlite_url();
+    let ca_file = server.other_ca_file();
+    let started = Instant::now();
+    let output = run(
+        &[],
+        &[
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &server.url()),
+            ("BILLING_REDIS_CA_FILE", &ca_file.display().to_string()),
+            ("BILLING_LOG", "off"),
+        ],
+    )?;
+    remove_sqlite(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let lines = stderr_lines(&output);
+    eprintln!("{lines:?} after {:?}", started.elapsed());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("TLS handshake with Redis failed"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("certificate"), "{lines:?}");
+    assert!(lines[0].contains(&server.url()), "{lines:?}");
     Ok(())
 }
 

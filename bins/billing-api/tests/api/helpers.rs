@@ -90,6 +90,10 @@ pub struct TestOptions {
     pub redis: bool,
     /// Use this Redis URL (e.g. a proxy) instead of `TEST_REDIS_URL`.
     pub redis_url: Option<String>,
+    /// `BILLING_REDIS_CLUSTER`: `redis_url` names Redis Cluster nodes.
+    pub redis_cluster: bool,
+    /// `BILLING_REDIS_CA_FILE`.
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// Use this database URL (e.g. through a proxy) instead of the test
     /// database's.
     pub database_url: Option<String>,
@@ -119,6 +123,8 @@ impl Default for TestOptions {
             body_limit: 64 * 1024,
             redis: true,
             redis_url: None,
+            redis_cluster: false,
+            redis_ca_file: None,
             database_url: None,
             health_timeout: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
@@ -162,6 +168,8 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
             .redis_key_prefix
             .clone()
             .unwrap_or_else(|| format!("billing-test-{}", unique_suffix())),
+        redis_cluster: options.redis_cluster,
+        redis_ca_file: options.redis_ca_file.clone(),
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         api_token: options
             .token

@@ -57,7 +57,7 @@ async fn three_instances() -> anyhow::Result<Option<Vec<TestApp>>> {
 /// Sends `count` payments of `invoice` at once, round-robin over `apps`,
 /// with the key `key(i)`; returns status, problem code and replay flag of
 /// each.
-async fn pay_concurrently(
+pub(crate) async fn pay_concurrently(
     apps: &[TestApp],
     invoice: &Value,
     count: usize,
@@ -86,7 +86,9 @@ async fn pay_concurrently(
 }
 
 /// How many outcomes of each kind (for the test's output).
-fn tally(outcomes: &[(u16, Option<String>, bool)]) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn tally(
+    outcomes: &[(u16, Option<String>, bool)],
+) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
     for (status, code, replayed) in outcomes {
         let kind = match (code, replayed) {
@@ -100,7 +102,11 @@ fn tally(outcomes: &[(u16, Option<String>, bool)]) -> std::collections::BTreeMap
 }
 
 /// The invoice is paid once and its subscription activated once.
-async fn paid_once(app: &TestApp, invoice: &Value, subscription: &Value) -> anyhow::Result<()> {
+pub(crate) async fn paid_once(
+    app: &TestApp,
+    invoice: &Value,
+    subscription: &Value,
+) -> anyhow::Result<()> {
     let invoice = get_json(app, &format!("/invoices/{invoice}")).await?;
     assert_eq!(
         (invoice["status"].clone(), invoice["version"].clone()),

@@ -2,7 +2,8 @@
 //! application on a random loopback port over a fresh database, on SQLite
 //! with in-process coordination and (when `TEST_DATABASE_URL` and
 //! `TEST_REDIS_URL` are set) on PostgreSQL with Redis. [`instances`] runs
-//! three instances over one PostgreSQL database and one Redis.
+//! three instances over one PostgreSQL database and one Redis;
+//! [`managed_redis`] runs them over Redis Cluster and over TLS.
 
 mod auth;
 mod cases;
@@ -17,6 +18,7 @@ mod helpers;
 mod idempotency;
 mod instances;
 mod invoices;
+mod managed_redis;
 mod no_op_changes;
 mod observability;
 mod openapi;

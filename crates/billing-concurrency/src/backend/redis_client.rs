@@ -11,15 +11,29 @@
 //! I/O error is emptied (the connection is taken out of the pool and
 //! dropped) and refilled from the pool, under its timeouts, by the next
 //! command on that lane.
+//!
+//! `rediss://` connects over TLS (rustls), trusting the system's roots or the
+//! settings' `ca_file`; a server whose certificate is not trusted is
+//! reported at once, without retries, with the TLS error in the message.
+//!
+//! With `cluster`, a lane holds a cluster connection instead: it routes each
+//! command to the master of its key's hash slot, follows `MOVED`/`ASK` and
+//! reconnects to the nodes itself; a broken one is replaced under the same
+//! timeouts.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture,
+    ServerErrorKind, TlsCertificates, Value,
+};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 
 use crate::backoff::TRANSIENT_RETRY;
@@ -31,7 +45,7 @@ use crate::settings::{RedisSettings, redact_url};
 const MAX_ATTEMPTS: u32 = 3;
 
 pub(crate) struct RedisClient {
-    pool: Pool,
+    source: Source,
     lanes: Box<[Lane]>,
     next_lane: AtomicUsize,
     /// `connect_timeout + command_timeout`: an operation, retries included,
@@ -50,10 +64,81 @@ struct BudgetExceeded {
     last: Option<BoxError>,
 }
 
-/// One pool connection shared by all tasks.
+/// Where a lane gets its connection.
+enum Source {
+    /// One server: the deadpool-redis pool.
+    Single(Pool),
+    /// A Redis Cluster: a new cluster connection, opened within
+    /// `connect_timeout`.
+    Cluster {
+        client: Box<ClusterClient>,
+        connect_timeout: Duration,
+    },
+}
+
+/// A connection all tasks share: to one server, or to a cluster.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// A multiplexed connection to one server.
+    Single(MultiplexedConnection),
+    /// A cluster connection: routes by hash slot, follows `MOVED`/`ASK`.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Why no connection could be had.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error(transparent)]
+    Pool(PoolError),
+    #[error("cannot connect to the Redis Cluster")]
+    Cluster(#[source] RedisError),
+    #[error("no connection to the Redis Cluster within {0:?}")]
+    ClusterTimeout(Duration),
+}
+
+/// The TLS handshake failed: retrying will not help. The rustls error is
+/// in the message (its own `source` would repeat it in a printed chain).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the TLS handshake with Redis failed: {reason}; if Redis's certificate is signed by a \
+     private CA, give that CA's PEM file as the CA file setting"
+)]
+struct TlsRefused {
+    reason: String,
+}
+
+/// One connection shared by all tasks.
 struct Lane {
     /// Fast path: a clone of the connection and its generation number.
-    shared: Mutex<Option<(u64, MultiplexedConnection)>>,
+    shared: Mutex<Option<(u64, Connection)>>,
     /// The pool object behind `shared`; locked while the lane is refilled,
     /// so one lane never holds two pool connections.
     checked_out: tokio::sync::Mutex<Option<deadpool_redis::Connection>>,
@@ -62,7 +147,7 @@ struct Lane {
 /// Why one attempt failed.
 enum Failure {
     /// No connection could be had: nothing was sent.
-    Connect(PoolError),
+    Connect(ConnectError),
     /// The command failed on the connection of generation `generation`.
     Command {
         lane: usize,
@@ -89,19 +174,81 @@ impl RedisClient {
             source: Some(source),
         };
         let url = redact_url(&settings.url);
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.command_timeout));
-        let manager = Manager::new_with_config(settings.url.as_str(), config)
+        let tls = settings
+            .url
+            .split(',')
+            .any(|node| node.trim_start().starts_with("rediss://"));
+        if settings.ca_file.is_some() && !tls {
+            return Err(CoordinationError::InvalidSettings {
+                reason: format!("a CA file is set but the Redis URL {url:?} is not rediss://"),
+                source: None,
+            });
+        }
+        let certificates = match &settings.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    invalid(
+                        format!("cannot read the CA file {}", path.display()),
+                        Box::new(e),
+                    )
+                })?;
+                check_certificates(&pem).map_err(|reason| CoordinationError::InvalidSettings {
+                    reason: format!("the CA file {} {reason}", path.display()),
+                    source: None,
+                })?;
+                Some(TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                })
+            }
+            None => None,
+        };
+        if tls {
+            // rustls needs a process-wide crypto provider; ring is the one the
+            // rest of the tree uses. Already installed (by us or by the
+            // embedding program): keep that one.
+            let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        }
+        let source = if settings.cluster {
+            let nodes: Vec<&str> = settings.url.split(',').map(str::trim).collect();
+            let mut builder = ClusterClientBuilder::new(nodes)
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(settings.command_timeout);
+            if let Some(certificates) = certificates {
+                builder = builder.certs(certificates);
+            }
+            let client = builder.build().map_err(|e| {
+                invalid(
+                    format!("cannot use Redis Cluster URLs {url:?}"),
+                    Box::new(e),
+                )
+            })?;
+            Source::Cluster {
+                client: Box::new(client),
+                connect_timeout: settings.connect_timeout,
+            }
+        } else {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(settings.connect_timeout))
+                .set_response_timeout(Some(settings.command_timeout));
+            let manager = match certificates {
+                Some(certificates) => Client::build_with_tls(settings.url.as_str(), certificates)
+                    .and_then(|client| {
+                        Manager::new_with_config(client.get_connection_info().clone(), config)
+                    }),
+                None => Manager::new_with_config(settings.url.as_str(), config),
+            }
             .map_err(|e| invalid(format!("cannot use Redis URL {url:?}"), Box::new(e)))?;
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size)
-            .wait_timeout(Some(settings.connect_timeout))
-            .create_timeout(Some(settings.connect_timeout))
-            .recycle_timeout(Some(settings.command_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| invalid("cannot build the Redis pool".to_owned(), Box::new(e)))?;
+            let pool = Pool::builder(manager)
+                .max_size(settings.pool_size)
+                .wait_timeout(Some(settings.connect_timeout))
+                .create_timeout(Some(settings.connect_timeout))
+                .recycle_timeout(Some(settings.command_timeout))
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|e| invalid("cannot build the Redis pool".to_owned(), Box::new(e)))?;
+            Source::Single(pool)
+        };
         let lanes = (0..settings.pool_size)
             .map(|_| Lane {
                 shared: Mutex::new(None),
@@ -109,7 +256,7 @@ impl RedisClient {
             })
             .collect();
         Ok(Self {
-            pool,
+            source,
             lanes,
             next_lane: AtomicUsize::new(0),
             budget: settings.budget(),
@@ -123,7 +270,7 @@ impl RedisClient {
     /// lost may have taken effect.
     pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T>
     where
-        F: FnMut(MultiplexedConnection) -> Fut,
+        F: FnMut(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let started = Instant::now();
@@ -137,11 +284,19 @@ impl RedisClient {
             let error: BoxError = match attempt {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(failure)) => match self.triage(failure) {
-                    Ok(transient) => transient,
-                    Err(permanent) => {
+                    Verdict::Transient(transient) => transient,
+                    Verdict::Permanent(permanent) => {
                         return Err(CoordinationError::Rejected {
                             operation,
                             source: permanent,
+                        });
+                    }
+                    Verdict::Unreachable(cause) => {
+                        return Err(CoordinationError::Unavailable {
+                            operation,
+                            attempts,
+                            elapsed: started.elapsed(),
+                            source: cause,
                         });
                     }
                 },
@@ -172,7 +327,7 @@ impl RedisClient {
 
     async fn attempt<T, F, Fut>(&self, lane: usize, call: &mut F) -> Result<T, Failure>
     where
-        F: FnMut(MultiplexedConnection) -> Fut,
+        F: FnMut(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let (generation, connection) = self.connection(lane).await.map_err(Failure::Connect)?;
@@ -183,8 +338,9 @@ impl RedisClient {
         })
     }
 
-    /// The lane's connection, checking one out of the pool if it has none.
-    async fn connection(&self, index: usize) -> Result<(u64, MultiplexedConnection), PoolError> {
+    /// The lane's connection, checking one out of the pool (or opening a
+    /// cluster connection) if it has none.
+    async fn connection(&self, index: usize) -> Result<(u64, Connection), ConnectError> {
         static GENERATION: AtomicU64 = AtomicU64::new(0);
         let lane = &self.lanes[index];
         if let Some(shared) = lane.shared() {
@@ -198,32 +354,53 @@ impl RedisClient {
             // Out of the pool for good: the pool opens a fresh one below.
             drop(deadpool_redis::Connection::take(broken));
         }
-        let object = self.pool.get().await?;
-        let connection = MultiplexedConnection::clone(&object);
+        let connection = match &self.source {
+            Source::Single(pool) => {
+                let object = pool.get().await.map_err(ConnectError::Pool)?;
+                let connection = MultiplexedConnection::clone(&object);
+                *checked_out = Some(object);
+                Connection::Single(connection)
+            }
+            Source::Cluster {
+                client,
+                connect_timeout,
+            } => {
+                let connection =
+                    tokio::time::timeout(*connect_timeout, client.get_async_connection())
+                        .await
+                        .map_err(|_elapsed| ConnectError::ClusterTimeout(*connect_timeout))?
+                        .map_err(ConnectError::Cluster)?;
+                Connection::Cluster(connection)
+            }
+        };
         let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-        *checked_out = Some(object);
         *lane.shared.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((generation, connection.clone()));
         Ok((generation, connection))
     }
 
-    /// Splits a failure into transient (`Ok`, worth a retry) and permanent
-    /// (`Err`), and empties the lane when its connection looks broken.
-    fn triage(&self, failure: Failure) -> Result<BoxError, BoxError> {
+    /// Splits a failure into transient (worth a retry), permanent (Redis
+    /// refused) and unreachable for good (TLS refused), and empties the lane
+    /// when its connection looks broken.
+    fn triage(&self, failure: Failure) -> Verdict {
         match failure {
-            Failure::Connect(error) => match error {
-                PoolError::Timeout(_) => Ok(Box::new(error)),
-                PoolError::Backend(redis) => {
-                    if is_transient(&redis) {
-                        Ok(Box::new(redis))
-                    } else {
-                        Err(Box::new(redis))
-                    }
+            Failure::Connect(error) => {
+                if let Some(refused) = tls_refused(&error) {
+                    return Verdict::Unreachable(Box::new(refused));
                 }
-                PoolError::Closed
-                | PoolError::NoRuntimeSpecified
-                | PoolError::PostCreateHook(_) => Err(Box::new(error)),
-            },
+                match error {
+                    ConnectError::Pool(PoolError::Timeout(_)) | ConnectError::ClusterTimeout(_) => {
+                        Verdict::Transient(Box::new(error))
+                    }
+                    ConnectError::Pool(PoolError::Backend(redis))
+                    | ConnectError::Cluster(redis) => Verdict::of(redis),
+                    ConnectError::Pool(
+                        PoolError::Closed
+                        | PoolError::NoRuntimeSpecified
+                        | PoolError::PostCreateHook(_),
+                    ) => Verdict::Permanent(Box::new(error)),
+                }
+            }
             Failure::Command {
                 lane,
                 generation,
@@ -232,18 +409,78 @@ impl RedisClient {
                 if error.is_io_error() || error.is_unrecoverable_error() || is_failover(&error) {
                     self.lanes[lane].discard(generation);
                 }
-                if is_transient(&error) {
-                    Ok(Box::new(error))
-                } else {
-                    Err(Box::new(error))
-                }
+                Verdict::of(error)
             }
         }
     }
 }
 
+/// Checks that `pem` holds at least one certificate and nothing unreadable.
+fn check_certificates(pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut count = 0_usize;
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        certificate.map_err(|e| format!("holds an unreadable certificate: {e}"))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+    }
+    Ok(())
+}
+
+/// What to do about a failed attempt.
+enum Verdict {
+    /// Retry within the budget.
+    Transient(BoxError),
+    /// Redis refused: `Rejected`, no retry.
+    Permanent(BoxError),
+    /// Redis cannot be reached with these settings: `Unavailable`, no retry.
+    Unreachable(BoxError),
+}
+
+impl Verdict {
+    fn of(error: RedisError) -> Self {
+        if is_transient(&error) {
+            Self::Transient(Box::new(error))
+        } else {
+            Self::Permanent(Box::new(error))
+        }
+    }
+}
+
+/// The TLS error behind a failed connection, if the handshake failed (an
+/// untrusted or mismatched certificate, a server that does not speak TLS).
+fn tls_refused(error: &ConnectError) -> Option<TlsRefused> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(TlsRefused {
+                reason: tls.to_string(),
+            });
+        }
+        cause = wrapped(current).or_else(|| current.source());
+    }
+    None
+}
+
+/// The error inside a wrapper whose `source` skips it: `io::Error` (its
+/// `source` is the wrapped error's source) and the `Arc` redis-rs keeps
+/// its causes in.
+fn wrapped<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(shared) = error.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>() {
+        return Some(&**shared);
+    }
+    let io = error.downcast_ref::<std::io::Error>()?;
+    io.get_ref()
+        .map(|inner| inner as &(dyn std::error::Error + 'static))
+}
+
 impl Lane {
-    fn shared(&self) -> Option<(u64, MultiplexedConnection)> {
+    fn shared(&self) -> Option<(u64, Connection)> {
         self.shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -1,14 +1,20 @@
 //! Locks and idempotency keys on Redis: key names and the Lua scripts that
 //! make every operation one atomic, token-checked, repeatable step.
 //!
-//! Keys (`{p}` is the key prefix):
-//! - `{p}:lock:{name}`: the holder's token, with the lock's TTL;
-//! - `{p}:fence:{name}`: the last fencing token handed out (a counter
+//! Keys (`<p>` is the key prefix, `<name>` the lock's name):
+//! - `<p>:lock:{<name>}`: the holder's token, with the lock's TTL;
+//! - `<p>:fence:{<name>}`: the last fencing token handed out (a counter
 //!   without TTL, so tokens never go back; Redis must not evict it, i.e.
 //!   run with `noeviction` or a `volatile-*` policy);
-//! - `{p}:idem:{len(scope)}:{scope}:{key}`: an idempotency record, a hash
+//! - `<p>:idem:<len(scope)>:<scope>:<key>`: an idempotency record, a hash
 //!   `state` (`inflight`/`done`), `fp`, `owner`, then `status`, `headers`,
 //!   `body` once done.
+//!
+//! Redis Cluster runs a script only if all its keys share a hash slot. The
+//! lock scripts touch both lock keys: `{<name>}` is their hash tag (the
+//! prefix holds no brace, and a lock name is never empty nor starts with
+//! `}`, so the tag is the same non-empty text in both keys). The
+//! idempotency scripts touch one key each and need no tag.
 //!
 //! Every script can be run twice with the same arguments without harm
 //! (a retry after a lost reply): acquire recognises its own token, release
@@ -187,8 +193,8 @@ impl RedisStore {
     fn lock_keys(&self, name: &str) -> [String; 2] {
         let prefix = &self.settings.key_prefix;
         [
-            format!("{prefix}:lock:{name}"),
-            format!("{prefix}:fence:{name}"),
+            format!("{prefix}:lock:{{{name}}}"),
+            format!("{prefix}:fence:{{{name}}}"),
         ]
     }
 

@@ -297,7 +297,27 @@ on_both_backends!(
     lock_released_on_panic_cancel_and_drop,
     lock_uses_configured_wait,
     fencing_tokens_follow_the_clock,
+    names_that_would_split_a_lock_are_refused,
 );
+
+/// The name is the lock keys' Redis Cluster hash tag: an empty name, or
+/// one starting with `}`, would hash the lock and its fencing counter to
+/// different slots, so both backends refuse it; `}` elsewhere is fine.
+async fn names_that_would_split_a_lock_are_refused(harness: Harness) -> anyhow::Result<()> {
+    let coordination = harness.coordination().await?;
+    for name in ["", "}", "}invoice:1"] {
+        let result = coordination.try_lock(name, LONG, Duration::ZERO).await;
+        assert!(
+            matches!(result, Err(CoordinationError::InvalidArgument { .. })),
+            "{name:?}: {result:?}"
+        );
+    }
+    for name in ["a}b", "{x}", "idempotency:user:1:{key}"] {
+        let guard = coordination.try_lock(name, LONG, Duration::ZERO).await?;
+        assert!(guard.release().await?, "{name:?}");
+    }
+    Ok(())
+}
 
 /// Fencing tokens are never below the clock in microseconds, so a token
 /// stored with a write before a restart that lost the counters stays older
