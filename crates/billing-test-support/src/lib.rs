@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use rand::Rng;
+use rand::RngExt;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 /// Environment variable naming a PostgreSQL server for tests, e.g.
