@@ -19,7 +19,8 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use billing_repository::{Backend, DatabaseSettings};
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// The database used when `DATABASE_URL` is not set: a SQLite file in the
 /// working directory, created if missing.
@@ -179,7 +180,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
 
     /// Log filter: a level (`info`, `debug`) or per-target directives
-    /// (`info,billing_api=debug,sqlx=warn`).
+    /// (`info,billing_api=debug,sqlx=warn`). Unset: `RUST_LOG` if it is
+    /// set, else `info`.
     #[arg(
         long,
         env = "BILLING_LOG",
@@ -247,6 +249,41 @@ pub struct Settings {
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "BILLING_WORKERS", value_name = "N")]
     pub workers: Option<NonZeroUsize>,
+
+    /// Without a command: serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `billing-api` does instead of serving.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Asks the instance listening on BILLING_BIND (on loopback when it
+    /// listens on all interfaces) for `GET /health/ready`; exits 0 when it
+    /// answers 200, 1 otherwise. For container health checks: the image
+    /// has no HTTP client of its own.
+    Probe(ProbeArgs),
+}
+
+/// The options of `billing-api probe`.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct ProbeArgs {
+    /// The path to ask (`/health/ready`, or `/health/live` to check only
+    /// that the process serves).
+    #[arg(long, value_name = "PATH", default_value = "/health/ready", value_parser = parse_probe_path)]
+    pub path: String,
+    /// How long to wait for the whole answer.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A probe path: absolute, printable ASCII without spaces.
+fn parse_probe_path(value: &str) -> Result<String, String> {
+    if value.starts_with('/') && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value.to_owned())
+    } else {
+        Err("must be an absolute path such as /health/ready".to_owned())
+    }
 }
 
 impl Default for Settings {
@@ -272,6 +309,7 @@ impl Default for Settings {
             health_timeout: Duration::from_secs(1),
             password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
             workers: None,
+            command: None,
         }
     }
 }
@@ -289,6 +327,34 @@ impl ConfigError {
 }
 
 impl Settings {
+    /// The settings from the command line and the environment, as
+    /// [`Settings::parse`] reads them, except that the log filter falls back
+    /// to `RUST_LOG` when neither `--log` nor `BILLING_LOG` is given (and
+    /// `RUST_LOG` is set and not empty).
+    ///
+    /// # Errors
+    /// clap's error for a flag or variable that does not parse (also for
+    /// `--help` and `--version`, which clap renders), or an
+    /// [`clap::error::ErrorKind::InvalidValue`] naming `RUST_LOG` when it is
+    /// not a log filter.
+    pub fn from_command_line() -> Result<Self, clap::Error> {
+        let matches = Self::command().try_get_matches()?;
+        let mut settings = Self::from_arg_matches(&matches)?;
+        if matches.value_source("log") == Some(ValueSource::DefaultValue)
+            && let Some(rust_log) = std::env::var("RUST_LOG")
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        {
+            settings.log = LogFilter::parse(&rust_log).map_err(|reason| {
+                Self::command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("RUST_LOG (used as BILLING_LOG is not set) {reason}"),
+                )
+            })?;
+        }
+        Ok(settings)
+    }
+
     /// Checks the settings that only make sense together. [`Settings::parse`]
     /// has already checked each value on its own.
     ///

@@ -2,6 +2,10 @@
 //! them), sets up logging, builds the [`Application`] and serves until
 //! SIGTERM (graceful) or SIGINT.
 //!
+//! `billing-api probe` instead asks the instance listening on
+//! `BILLING_BIND` whether it is ready and exits 0 (ready) or 1 (not ready or
+//! no answer, with the reason on stderr): the image's health check.
+//!
 //! Every failure to start — a setting that does not parse, settings that do
 //! not work together, a step of the start that fails — prints exactly one
 //! line `Error: …` on stderr, naming the setting to fix where there is one,
@@ -11,9 +15,10 @@
 
 use std::process::ExitCode;
 
-use billing_api::{Application, Settings, telemetry};
+use billing_api::configuration::Command;
+use billing_api::{Application, Settings, probe, telemetry};
+use clap::CommandFactory;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{CommandFactory, Parser};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,6 +34,12 @@ async fn main() -> ExitCode {
 /// The whole life of the process; the error is the one line to print.
 async fn run() -> Result<(), String> {
     let settings = parse_settings()?;
+    if let Some(Command::Probe(probe)) = &settings.command {
+        let target = probe::target(settings.bind);
+        return probe::probe(target, &probe.path, probe.timeout)
+            .await
+            .map_err(one_line);
+    }
     // Settings errors are reported before logging is set up, on stderr.
     settings.validate().map_err(one_line)?;
     telemetry::init(&settings.log, settings.log_format).map_err(one_line)?;
@@ -44,7 +55,7 @@ async fn run() -> Result<(), String> {
 /// and exit 0 here; any other refusal of clap becomes one line naming the
 /// variable of the setting that did not parse.
 fn parse_settings() -> Result<Settings, String> {
-    Settings::try_parse().map_err(|error| {
+    Settings::from_command_line().map_err(|error| {
         if matches!(
             error.kind(),
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
