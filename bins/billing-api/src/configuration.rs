@@ -129,8 +129,9 @@ pub struct Settings {
     #[arg(long, env = "BILLING_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,
 
-    /// Database connections opened at start and kept open [default: 20 on
-    /// PostgreSQL, 1 on SQLite].
+    /// Database connections kept open; the start waits for one, the pool
+    /// opens the others in the background [default: 2 on PostgreSQL, 1 on
+    /// SQLite].
     #[arg(long, env = "BILLING_DB_MIN_CONNECTIONS", value_name = "N")]
     pub db_min_connections: Option<u32>,
 
@@ -967,6 +968,6 @@ mod tests {
             ..Settings::default()
         };
         let pg = postgres.database_settings();
-        assert_eq!((pg.min_connections, pg.max_connections), (20, 60));
+        assert_eq!((pg.min_connections, pg.max_connections), (2, 60));
     }
 }

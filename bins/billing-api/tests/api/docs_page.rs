@@ -99,3 +99,75 @@ async fn the_docs_page_and_every_asset_it_references_are_served(
 }
 
 test_on_each_backend!(the_docs_page_and_every_asset_it_references_are_served);
+
+/// The headless browser named by `TEST_BROWSER` (e.g. `chromium`), if set.
+fn browser() -> Option<String> {
+    std::env::var("TEST_BROWSER")
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+/// The page as a real browser renders it: headless Chromium loads `/docs`,
+/// runs its script, which fetches `/openapi.json` and renders one entry per
+/// operation, counted in `data-rendered` on `<body>`. Runs when
+/// `TEST_BROWSER` names the browser (`.ci/run` installs Chromium and sets
+/// it); with the variable set, a browser that cannot run fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_docs_page_renders_every_operation_in_a_headless_browser() -> anyhow::Result<()> {
+    let Some(browser) = browser() else {
+        eprintln!("TEST_BROWSER is not set: headless browser check not run");
+        return Ok(());
+    };
+    let db = TestDatabase::create(billing_test_support::Backend::Sqlite)
+        .await?
+        .expect("SQLite is always available");
+    let app = spawn_app(db).await?;
+    let document: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let operations: usize = document["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .map(|item| item.as_object().map_or(0, serde_json::Map::len))
+        .sum();
+    let url = app.url("/docs");
+    let profile = std::env::temp_dir().join(format!(
+        "billing-browser-{}",
+        billing_test_support::unique_suffix()
+    ));
+    let output = tokio::task::spawn_blocking({
+        let profile = profile.clone();
+        move || {
+            std::process::Command::new(browser)
+                .args([
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--virtual-time-budget=10000",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(["--dump-dom", &url])
+                .stdin(std::process::Stdio::null())
+                .output()
+        }
+    })
+    .await??;
+    std::fs::remove_dir_all(&profile).ok();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let rendered = attribute_values(&dom, "data-rendered");
+    assert_eq!(
+        rendered,
+        vec![operations.to_string()],
+        "the page rendered by the browser:\n{dom}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dom.contains("/api/v1/invoices/{id}/pay"));
+    assert!(!dom.contains("Cannot load the API document"));
+    Ok(())
+}
