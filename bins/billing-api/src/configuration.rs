@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use billing_repository::{Backend, DatabaseSettings};
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// The database used when `DATABASE_URL` is not set: a SQLite file in the
 /// working directory, created if missing.
@@ -148,8 +149,9 @@ pub struct Settings {
     #[arg(long, env = "BILLING_DB_MAX_CONNECTIONS", value_name = "N")]
     pub db_max_connections: Option<u32>,
 
-    /// Database connections opened at start and kept open [default: 20 on
-    /// PostgreSQL, 1 on SQLite].
+    /// Database connections kept open; the start waits for one, the pool
+    /// opens the others in the background [default: 2 on PostgreSQL, 1 on
+    /// SQLite].
     #[arg(long, env = "BILLING_DB_MIN_CONNECTIONS", value_name = "N")]
     pub db_min_connections: Option<u32>,
 
@@ -199,7 +201,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
 
     /// Log filter: a level (`info`, `debug`) or per-target directives
-    /// (`info,billing_api=debug,sqlx=warn`).
+    /// (`info,billing_api=debug,sqlx=warn`). Unset: `RUST_LOG` if it is
+    /// set, else `info`.
     #[arg(
         long,
         env = "BILLING_LOG",
@@ -277,12 +280,38 @@ pub struct Settings {
     pub command: Option<Command>,
 }
 
-/// The commands of `billing-api` other than serving (the default).
+/// What `billing-api` does instead of serving (the default).
 #[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// The billing cycle.
     #[command(subcommand)]
     Cycle(crate::cycle::CycleCommand),
+    /// Asks the instance listening on BILLING_BIND (on loopback when it
+    /// listens on all interfaces) for `GET /health/ready`; exits 0 when it
+    /// answers 200, 1 otherwise. For container health checks: the image
+    /// has no HTTP client of its own.
+    Probe(ProbeArgs),
+}
+
+/// The options of `billing-api probe`.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct ProbeArgs {
+    /// The path to ask (`/health/ready`, or `/health/live` to check only
+    /// that the process serves).
+    #[arg(long, value_name = "PATH", default_value = "/health/ready", value_parser = parse_probe_path)]
+    pub path: String,
+    /// How long to wait for the whole answer.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A probe path: absolute, printable ASCII without spaces.
+fn parse_probe_path(value: &str) -> Result<String, String> {
+    if value.starts_with('/') && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value.to_owned())
+    } else {
+        Err("must be an absolute path such as /health/ready".to_owned())
+    }
 }
 
 impl Default for Settings {
@@ -329,6 +358,34 @@ impl ConfigError {
 }
 
 impl Settings {
+    /// The settings from the command line and the environment, as
+    /// [`Settings::parse`] reads them, except that the log filter falls back
+    /// to `RUST_LOG` when neither `--log` nor `BILLING_LOG` is given (and
+    /// `RUST_LOG` is set and not empty).
+    ///
+    /// # Errors
+    /// clap's error for a flag or variable that does not parse (also for
+    /// `--help` and `--version`, which clap renders), or an
+    /// [`clap::error::ErrorKind::InvalidValue`] naming `RUST_LOG` when it is
+    /// not a log filter.
+    pub fn from_command_line() -> Result<Self, clap::Error> {
+        let matches = Self::command().try_get_matches()?;
+        let mut settings = Self::from_arg_matches(&matches)?;
+        if matches.value_source("log") == Some(ValueSource::DefaultValue)
+            && let Some(rust_log) = std::env::var("RUST_LOG")
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        {
+            settings.log = LogFilter::parse(&rust_log).map_err(|reason| {
+                Self::command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("RUST_LOG (used as BILLING_LOG is not set) {reason}"),
+                )
+            })?;
+        }
+        Ok(settings)
+    }
+
     /// Checks the settings that only make sense together. [`Settings::parse`]
     /// has already checked each value on its own.
     ///
@@ -1039,6 +1096,6 @@ mod tests {
             ..Settings::default()
         };
         let pg = postgres.database_settings();
-        assert_eq!((pg.min_connections, pg.max_connections), (20, 60));
+        assert_eq!((pg.min_connections, pg.max_connections), (2, 60));
     }
 }

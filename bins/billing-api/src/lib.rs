@@ -16,6 +16,8 @@
 //! - [`telemetry`] — logging, request ids, request logs;
 //! - [`metrics`] — Prometheus metrics and `GET /metrics`;
 //! - [`openapi`] — the OpenAPI document and `GET /openapi.json`;
+//! - [`docs`] — `GET /docs`: the document as a page, assets embedded;
+//! - [`probe`] — `billing-api probe`, the container health check;
 //! - [`routes`] — the routes: `/health/*` and the resources of `/api/v1`;
 //! - [`request`] / [`response`] — JSON bodies kept as received, `If-Match`,
 //!   pages; responses built once, with `ETag` and `Location`;
@@ -28,9 +30,11 @@
 pub mod auth;
 pub mod configuration;
 pub mod cycle;
+pub mod docs;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod probe;
 pub mod problem;
 pub mod query_parameters;
 pub mod representation;

@@ -2,6 +2,11 @@
 //! them), sets up logging, builds the [`Application`] and serves until
 //! SIGTERM (graceful) or SIGINT.
 //!
+//! `billing-api cycle run-once` makes one pass of the billing cycle and
+//! prints its report as JSON. `billing-api probe` instead asks the instance listening on
+//! `BILLING_BIND` whether it is ready and exits 0 (ready) or 1 (not ready or
+//! no answer, with the reason on stderr): the image's health check.
+//!
 //! Every failure to start — a setting that does not parse, settings that do
 //! not work together, a step of the start that fails — prints exactly one
 //! line `Error: …` on stderr, naming the setting to fix where there is one,
@@ -14,9 +19,9 @@ use std::process::ExitCode;
 use billing_api::configuration::Command;
 use billing_api::cycle::CycleCommand;
 use billing_api::startup::connect_billing;
-use billing_api::{Application, Settings, telemetry};
+use billing_api::{Application, Settings, probe, telemetry};
+use clap::CommandFactory;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{CommandFactory, Parser};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,12 +37,22 @@ async fn main() -> ExitCode {
 /// The whole life of the process; the error is the one line to print.
 async fn run() -> Result<(), String> {
     let settings = parse_settings()?;
+    match &settings.command {
+        Some(Command::Probe(probe)) => {
+            let target = probe::target(settings.bind);
+            return probe::probe(target, &probe.path, probe.timeout)
+                .await
+                .map_err(one_line);
+        }
+        Some(Command::Cycle(_)) | None => {}
+    }
     // Settings errors are reported before logging is set up, on stderr.
     settings.validate().map_err(one_line)?;
     telemetry::init(&settings.log, settings.log_format).map_err(one_line)?;
     match &settings.command {
-        None => {}
         Some(Command::Cycle(CycleCommand::RunOnce)) => return cycle_run_once(&settings).await,
+        // Probing was answered above, before any logging.
+        Some(Command::Probe(_)) | None => {}
     }
     let application = Application::build(settings).await.map_err(|error| {
         let error = one_line(error);
@@ -66,7 +81,7 @@ async fn cycle_run_once(settings: &Settings) -> Result<(), String> {
 /// and exit 0 here; any other refusal of clap becomes one line naming the
 /// variable of the setting that did not parse.
 fn parse_settings() -> Result<Settings, String> {
-    Settings::try_parse().map_err(|error| {
+    Settings::from_command_line().map_err(|error| {
         if matches!(
             error.kind(),
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion

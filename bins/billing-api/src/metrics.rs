@@ -18,7 +18,22 @@
 //!   the number of series stays bounded whatever clients send;
 //! - `billing_http_requests_in_flight`;
 //! - `billing_db_pool_connections{state="idle"|"in_use"}` and
-//!   `billing_db_pool_max_connections`, read from the pool at each scrape.
+//!   `billing_db_pool_max_connections`, read from the pool at each scrape;
+//! - business events, counted from the answers (a replayed answer counts
+//!   as a replay only, never twice as a payment):
+//!   `billing_payments_total{outcome}` and `billing_refunds_total{outcome}`
+//!   (`outcome`: `succeeded` for a 2xx, `refused` for a 4xx such as an
+//!   invoice already paid, `failed` for a 5xx),
+//!   `billing_idempotent_replays_total{route}` (answers replayed from an
+//!   `Idempotency-Key`),
+//!   `billing_lock_contention_total{route, kind}` (requests refused because
+//!   another request held the resource: `kind="lock"`, answer `locked`, or
+//!   held its idempotency key: `kind="idempotency_key"`, answer
+//!   `idempotency_in_flight`);
+//! - `billing_invoice_number_wait_seconds`: how long taking the next
+//!   invoice number took, including the wait for the year's counter row
+//!   that concurrent invoice creations hold until they commit (the
+//!   statement on `invoice_sequence`, observed on the database handle).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +46,22 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 
 /// Latency buckets in seconds: 2.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Buckets of the invoice number wait in seconds: 0.5 ms to 5 s.
+const NUMBERING_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The route that pays an invoice.
+const PAY_ROUTE: &str = "/api/v1/invoices/{id}/pay";
+/// The route that refunds an invoice.
+const REFUND_ROUTE: &str = "/api/v1/invoices/{id}/refund";
 
 /// The `route` label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -61,6 +86,11 @@ struct Inner {
     in_flight: IntGauge,
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
+    payments: IntCounterVec,
+    refunds: IntCounterVec,
+    replays: IntCounterVec,
+    contention: IntCounterVec,
+    numbering_wait: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -102,11 +132,56 @@ impl Metrics {
             "billing_db_pool_max_connections",
             "The most database connections this instance opens.",
         )?;
+        let payments = IntCounterVec::new(
+            Opts::new(
+                "billing_payments_total",
+                "Invoice payments answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
+            ),
+            &["outcome"],
+        )?;
+        let refunds = IntCounterVec::new(
+            Opts::new(
+                "billing_refunds_total",
+                "Invoice refunds answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
+            ),
+            &["outcome"],
+        )?;
+        let replays = IntCounterVec::new(
+            Opts::new(
+                "billing_idempotent_replays_total",
+                "Answers replayed from an Idempotency-Key instead of running the request again, by route pattern.",
+            ),
+            &["route"],
+        )?;
+        let contention = IntCounterVec::new(
+            Opts::new(
+                "billing_lock_contention_total",
+                "Requests refused because another request held the resource (kind=lock) or the same idempotency key (kind=idempotency_key), by route pattern.",
+            ),
+            &["route", "kind"],
+        )?;
+        let numbering_wait = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "billing_invoice_number_wait_seconds",
+                "Time to take the next invoice number, including the wait for the year's counter held by concurrent invoice creations.",
+            )
+            .buckets(NUMBERING_BUCKETS.to_vec()),
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(payments.clone()))?;
+        registry.register(Box::new(refunds.clone()))?;
+        registry.register(Box::new(replays.clone()))?;
+        registry.register(Box::new(contention.clone()))?;
+        registry.register(Box::new(numbering_wait.clone()))?;
+        // Present from the start, so a dashboard sees zeros, not gaps.
+        for outcome in ["succeeded", "refused", "failed"] {
+            payments.with_label_values(&[outcome]);
+            refunds.with_label_values(&[outcome]);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
@@ -115,8 +190,63 @@ impl Metrics {
                 in_flight,
                 pool_connections,
                 pool_max,
+                payments,
+                refunds,
+                replays,
+                contention,
+                numbering_wait,
             }),
         })
+    }
+
+    /// Counts the business event an answer stands for, if any: a payment
+    /// or refund (not when `replayed`), a replay, a refusal for contention
+    /// (`code` is the problem code of an error answer).
+    pub fn observe_outcome(
+        &self,
+        method: &Method,
+        route: &str,
+        status: StatusCode,
+        replayed: bool,
+        code: Option<ProblemCode>,
+    ) {
+        if replayed {
+            self.inner.replays.with_label_values(&[route]).inc();
+        } else if method == Method::POST && (route == PAY_ROUTE || route == REFUND_ROUTE) {
+            let outcome = if status.is_success() {
+                "succeeded"
+            } else if status.is_client_error() {
+                "refused"
+            } else {
+                "failed"
+            };
+            let counter = if route == PAY_ROUTE {
+                &self.inner.payments
+            } else {
+                &self.inner.refunds
+            };
+            counter.with_label_values(&[outcome]).inc();
+        }
+        let kind = if code == Some(ProblemCode::Locked) {
+            Some("lock")
+        } else if code == Some(ProblemCode::IdempotencyInFlight) {
+            Some("idempotency_key")
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            self.inner
+                .contention
+                .with_label_values(&[route, kind])
+                .inc();
+        }
+    }
+
+    /// Records one statement of `database` if it takes an invoice number.
+    pub fn observe_statement(&self, sql: &str, elapsed: Duration) {
+        if sql.starts_with("INSERT INTO invoice_sequence") {
+            self.inner.numbering_wait.observe(elapsed.as_secs_f64());
+        }
     }
 
     /// Counts one answered request and its latency.
@@ -232,7 +362,7 @@ fn method_label(method: &Method) -> &'static str {
     path = "/metrics",
     tag = "operations",
     summary = "Prometheus metrics of this instance",
-    description = "Request counts and latencies by route pattern and status, requests in flight, database pool usage.",
+    description = "Request counts and latencies by route pattern and status, requests in flight, database pool usage, payments, refunds, idempotent replays, lock contention and the invoice number wait.",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
         (status = 500, description = "Encoding failed", content_type = "application/problem+json", body = crate::problem::Problem),
@@ -286,5 +416,46 @@ mod tests {
         );
         assert!(text.contains("billing_http_request_duration_seconds_bucket"));
         assert!(text.contains("billing_http_requests_in_flight 0"));
+    }
+
+    #[test]
+    fn refusals_for_a_held_resource_count_as_contention() {
+        let metrics = Metrics::new().unwrap();
+        let pay = "/api/v1/invoices/{id}/pay";
+        metrics.observe_outcome(
+            &Method::POST,
+            pay,
+            StatusCode::CONFLICT,
+            false,
+            Some(ProblemCode::Locked),
+        );
+        metrics.observe_outcome(
+            &Method::POST,
+            pay,
+            StatusCode::CONFLICT,
+            false,
+            Some(ProblemCode::IdempotencyInFlight),
+        );
+        metrics.observe_outcome(
+            &Method::POST,
+            pay,
+            StatusCode::CONFLICT,
+            false,
+            Some(ProblemCode::InvalidTransition),
+        );
+        metrics.observe_statement(
+            "INSERT INTO invoice_sequence (year, last_number, updated_at) VALUES ($1, 1, $2)",
+            Duration::from_millis(40),
+        );
+        metrics.observe_statement("SELECT 1", Duration::from_millis(40));
+        let text = metrics.render().unwrap();
+        for line in [
+            r#"billing_lock_contention_total{kind="lock",route="/api/v1/invoices/{id}/pay"} 1"#,
+            r#"billing_lock_contention_total{kind="idempotency_key",route="/api/v1/invoices/{id}/pay"} 1"#,
+            r#"billing_payments_total{outcome="refused"} 3"#,
+            "billing_invoice_number_wait_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 }

@@ -512,7 +512,10 @@ impl ResponseError for ApiError {
                 "request rejected"
             );
         }
-        self.problem.to_response()
+        let mut response = self.problem.to_response();
+        // For the metrics middleware, which sees the response only.
+        response.extensions_mut().insert(self.problem.code);
+        response
     }
 }
 

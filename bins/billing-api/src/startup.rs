@@ -3,6 +3,13 @@
 //! listener and builds the actix-web server; [`Application::run_until_stopped`]
 //! serves until a signal or [`ServerHandle::stop`].
 //!
+//! A database that refuses connections because it is full (`too many
+//! clients`) does not stop the start: the instance serves, reports the
+//! database down on `/health/ready`, answers 503 on `/api/v1`, logs what to
+//! change, and prepares the database (migrations, seed) as soon as a
+//! connection is granted. The pool opens one connection before serving and
+//! the rest of its minimum in the background.
+//!
 //! Shutdown: on SIGTERM the server stops accepting connections, lets the
 //! requests in flight finish for at most `BILLING_SHUTDOWN_TIMEOUT` (30 s by
 //! default), then stops; SIGINT (Ctrl-C) and SIGQUIT stop at once. In both
@@ -12,6 +19,10 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -24,12 +35,12 @@ use crate::auth::{BearerAuth, require_bearer_token};
 use crate::configuration::{ConfigError, Settings};
 use crate::cycle::CycleMetrics;
 use crate::metrics::{Metrics, MetricsError};
-use crate::problem::{BoxError, framework};
+use crate::problem::{ApiError, BoxError, ErrorChain, ProblemCode, framework};
 use crate::query_parameters::refuse_unknown_query_parameters;
 use crate::seed::{SeedOutcome, ensure_default_currency};
 use crate::state::AppState;
 use crate::telemetry::request_telemetry;
-use crate::{metrics, openapi, routes};
+use crate::{docs, metrics, openapi, routes};
 
 /// Why the application could not start. Each message says what failed;
 /// the cause is the error's `source` (print with `{:#}` in anyhow, or walk
@@ -87,6 +98,8 @@ pub struct Application {
     state: AppState,
     /// The billing cycle's task, when `BILLING_CYCLE_ENABLED`.
     cycle: Option<(CycleRunner, Duration, CycleMetrics)>,
+    /// Migrating and seeding a database that refused connections at start.
+    preparing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -132,14 +145,27 @@ impl Application {
             );
         }
 
-        let billing = connect_billing(&settings).await?;
+        let metrics = Metrics::new()?;
+        let database = open_database(&settings, &metrics).await?;
+        let prepared = match prepare_database(&database, &settings).await {
+            Ok(()) => true,
+            Err(Preparation::Full(error)) => {
+                tracing::error!(
+                    error = %connection_limit_message(&error, &settings),
+                    "the database refuses connections: serving as not ready until it accepts one"
+                );
+                false
+            }
+            Err(Preparation::Failed(error)) => return Err(error),
+        };
+        let coordination = connect_coordination(&settings, database.backend()).await?;
+        let billing = Billing::new(database, coordination, settings.billing_settings());
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
             settings.health_timeout,
             settings.body_limit,
         );
-        let metrics = Metrics::new()?;
         let cycle_metrics =
             CycleMetrics::register(metrics.registry()).map_err(MetricsError::from)?;
         let cycle = settings.cycle.enabled.then(|| {
@@ -154,6 +180,9 @@ impl Application {
                 "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
             );
         }
+        state.set_database_prepared(prepared);
+        let preparing = (!prepared)
+            .then(|| tokio::spawn(prepare_until_accepted(state.clone(), settings.clone())));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -175,6 +204,7 @@ impl Application {
             server,
             state,
             cycle,
+            preparing,
         })
     }
 
@@ -210,12 +240,15 @@ impl Application {
     /// # Errors
     /// [`StartupError::Server`] when the server fails.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        let purging = tokio::spawn(purge_idempotency_records(self.state.billing().clone()));
+        let purging = tokio::spawn(purge_idempotency_records(self.state.clone()));
         let cycling = self.cycle.map(|(runner, interval, metrics)| {
             tokio::spawn(crate::cycle::run_forever(runner, interval, metrics))
         });
         let served = self.server.await.map_err(StartupError::Server);
         purging.abort();
+        if let Some(preparing) = self.preparing {
+            preparing.abort();
+        }
         if let Some(cycling) = cycling {
             // A pass cut short here is completed by the next one, anywhere.
             cycling.abort();
@@ -233,12 +266,17 @@ const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// Deletes expired idempotency records at start and then every
 /// [`IDEMPOTENCY_PURGE_INTERVAL`] (they are ignored once expired; this only
-/// reclaims their space). Failures are logged and retried next time.
-async fn purge_idempotency_records(billing: Billing) {
+/// reclaims their space), once the database is prepared. Failures are
+/// logged and retried next time.
+async fn purge_idempotency_records(state: AppState) {
     let mut interval = tokio::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
     loop {
         interval.tick().await;
-        match billing.purge_expired_idempotency_records().await {
+        if !state.database_prepared() {
+            // Not migrated yet (the database refused connections at start).
+            continue;
+        }
+        match state.billing().purge_expired_idempotency_records().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired idempotency records deleted"),
             Err(error) => tracing::warn!(
@@ -250,7 +288,8 @@ async fn purge_idempotency_records(billing: Billing) {
 }
 
 /// The use cases over the database and coordination `settings` name: what
-/// the server and `billing-api cycle run-once` run on.
+/// `billing-api cycle run-once` runs on. Unlike the server, it stops when
+/// the database refuses connections.
 ///
 /// # Errors
 /// [`StartupError::Configuration`], [`StartupError::Database`],
@@ -258,7 +297,14 @@ async fn purge_idempotency_records(billing: Billing) {
 /// errors.
 pub async fn connect_billing(settings: &Settings) -> Result<Billing, StartupError> {
     settings.validate()?;
-    let database = connect_database(settings).await?;
+    let metrics = Metrics::new()?;
+    let database = open_database(settings, &metrics).await?;
+    prepare_database(&database, settings)
+        .await
+        .map_err(|preparation| match preparation {
+            Preparation::Full(error) => StartupError::Database(error),
+            Preparation::Failed(error) => error,
+        })?;
     let coordination = connect_coordination(settings, database.backend()).await?;
     Ok(Billing::new(
         database,
@@ -267,26 +313,59 @@ pub async fn connect_billing(settings: &Settings) -> Result<Billing, StartupErro
     ))
 }
 
-/// Opens the pool, applies the migrations when enabled, seeds the default
-/// currency.
-async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
-    let database = billing_repository::connect(&settings.database_settings())
+/// Opens the pool without connecting; every statement is reported to
+/// `metrics` (the invoice number wait).
+async fn open_database(settings: &Settings, metrics: &Metrics) -> Result<Database, StartupError> {
+    let mut database_settings = settings.database_settings();
+    // `prepare_database` checks the first connection itself, so that a
+    // full server does not stop the start.
+    database_settings.lazy = true;
+    let database = billing_repository::connect(&database_settings)
         .await
         .map_err(StartupError::Database)?;
+    let metrics = metrics.clone();
+    Ok(database
+        .with_statement_observer(move |event| metrics.observe_statement(event.sql, event.elapsed)))
+}
+
+/// Why the database could not be prepared.
+enum Preparation {
+    /// The server refuses connections (`too many clients`): wait.
+    Full(RepositoryError),
+    /// Anything else: the start fails.
+    Failed(StartupError),
+}
+
+/// Checks that one connection works, applies the migrations when enabled,
+/// seeds the default currency, then lets the pool open the rest of its
+/// minimum in the background.
+async fn prepare_database(database: &Database, settings: &Settings) -> Result<(), Preparation> {
+    let full_or = |error: RepositoryError, failed: fn(RepositoryError) -> StartupError| {
+        if error.is_connection_limit_reached() {
+            Preparation::Full(error)
+        } else {
+            Preparation::Failed(failed(error))
+        }
+    };
+    database
+        .check_connection()
+        .await
+        .map_err(|error| full_or(error, StartupError::Database))?;
     tracing::info!(
         target = database.target(),
         backend = ?database.backend(),
+        server_max_connections = database.server_max_connections(),
         "database connected"
     );
     if settings.migrate_on_start {
         billing_migration::up_locked(database.connection())
             .await
-            .map_err(|e| StartupError::Migration(Box::new(e)))?;
+            .map_err(|e| Preparation::Failed(StartupError::Migration(Box::new(e))))?;
         tracing::info!("database migrations applied");
     }
-    match ensure_default_currency(&database)
+    match ensure_default_currency(database)
         .await
-        .map_err(StartupError::Seed)?
+        .map_err(|error| full_or(error, StartupError::Seed))?
     {
         SeedOutcome::Created => tracing::info!(
             code = crate::seed::SEED_CURRENCY_CODE,
@@ -299,7 +378,88 @@ async fn connect_database(settings: &Settings) -> Result<Database, StartupError>
              mark one currency as default"
         ),
     }
-    Ok(database)
+    database.fill_in_background();
+    Ok(())
+}
+
+/// The longest pause between two attempts to prepare a full database.
+const PREPARE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Retries [`prepare_database`] until it succeeds, then marks the database
+/// prepared (readiness turns 200). Failures are logged; the instance keeps
+/// serving as not ready meanwhile.
+async fn prepare_until_accepted(state: AppState, settings: Settings) {
+    let mut pause = Duration::from_millis(250);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(PREPARE_RETRY_MAX);
+        match prepare_database(state.database(), &settings).await {
+            Ok(()) => {
+                state.set_database_prepared(true);
+                tracing::info!("the database accepts connections again: this instance is ready");
+                return;
+            }
+            Err(Preparation::Full(error)) => tracing::warn!(
+                error = %connection_limit_message(&error, &settings),
+                "the database still refuses connections"
+            ),
+            Err(Preparation::Failed(error)) => tracing::error!(
+                error = %ErrorChain(&error),
+                "preparing the database failed; retrying"
+            ),
+        }
+    }
+}
+
+/// The one line that says why the database refuses this instance and what
+/// to change.
+#[must_use]
+pub fn connection_limit_message(error: &RepositoryError, settings: &Settings) -> String {
+    let database = settings.database_settings();
+    let server_max = error_server_max_connections(error).map_or_else(
+        || "its max_connections".to_owned(),
+        |max| format!("its max_connections ({max})"),
+    );
+    format!(
+        "{error}: the instances sharing this server ask for more connections than {server_max} \
+         allows; lower BILLING_DB_MAX_CONNECTIONS (now {}) and BILLING_DB_MIN_CONNECTIONS (now {}) \
+         on each instance so that instances x BILLING_DB_MAX_CONNECTIONS stays below the server's \
+         max_connections, or raise max_connections on the server",
+        database.max_connections, database.min_connections
+    )
+}
+
+/// The server's `max_connections` an error reports, if any.
+fn error_server_max_connections(error: &RepositoryError) -> Option<u32> {
+    if let RepositoryError::ConnectionLimitReached {
+        server_max_connections,
+        ..
+    } = error
+    {
+        *server_max_connections
+    } else {
+        None
+    }
+}
+
+/// 503 `dependency_unavailable` for `/api/v1` while the database is not
+/// prepared (see [`AppState::database_prepared`]).
+async fn require_prepared_database(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let prepared = request
+        .app_data::<web::Data<AppState>>()
+        .is_none_or(|state| state.database_prepared());
+    if prepared {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    }
+    let (http_request, _payload) = request.into_parts();
+    let response = actix_web::ResponseError::error_response(&ApiError::new(
+        ProblemCode::DependencyUnavailable,
+        "the database refuses new connections (too many clients); this instance is not ready yet",
+    ));
+    Ok(ServiceResponse::new(http_request, response))
 }
 
 /// Redis when `REDIS_URL` is set (pinged once: a wrong URL or a Redis that
@@ -381,9 +541,11 @@ where
             .service(web::resource("/health/ready").route(web::get().to(routes::health::ready)))
             .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
             .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
+            .configure(docs::configure)
             .service(
                 web::scope("/api/v1")
                     .wrap(from_fn(refuse_unknown_query_parameters))
+                    .wrap(from_fn(require_prepared_database))
                     .wrap(from_fn(require_bearer_token))
                     .configure(routes::api_v1)
                     .configure(extra_api_routes.clone()),

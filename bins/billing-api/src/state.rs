@@ -2,6 +2,8 @@
 //! use cases ([`Billing`], which holds the database pool and the
 //! coordination handle) and the settings handlers need.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use billing_concurrency::Coordination;
@@ -16,6 +18,7 @@ pub struct AppState {
     database_max_connections: u32,
     health_timeout: Duration,
     body_limit: usize,
+    database_prepared: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -36,7 +39,23 @@ impl AppState {
             database_max_connections,
             health_timeout,
             body_limit,
+            database_prepared: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Whether the database is usable by this instance: connected,
+    /// migrated and seeded. `false` while a database that refuses
+    /// connections (`too many clients`) at start keeps the instance from
+    /// preparing it: readiness then reports the database down and `/api/v1`
+    /// answers 503.
+    #[must_use]
+    pub fn database_prepared(&self) -> bool {
+        self.database_prepared.load(Ordering::Acquire)
+    }
+
+    /// Sets [`Self::database_prepared`] (for every clone).
+    pub fn set_database_prepared(&self, prepared: bool) {
+        self.database_prepared.store(prepared, Ordering::Release);
     }
 
     /// The use cases.

@@ -1,5 +1,6 @@
 //! Logging and request telemetry: [`init`] installs the `tracing`
-//! subscriber (human or JSON lines on stdout, filtered by `BILLING_LOG`),
+//! subscriber (human or JSON lines on stdout, filtered by `BILLING_LOG`, or
+//! `RUST_LOG` when `BILLING_LOG` is unset),
 //! and the [`request_telemetry`] middleware gives every request a
 //! [`RequestId`], a span, one log line when it is answered, an
 //! `X-Request-Id` response header and its metrics.
@@ -197,6 +198,16 @@ pub async fn request_telemetry(
     }
     if let Some(metrics) = &metrics {
         metrics.observe_request(&method, &route, status, elapsed);
+        let replayed = response
+            .headers()
+            .get(&crate::response::IDEMPOTENT_REPLAYED)
+            .is_some_and(|value| value.as_bytes() == b"true");
+        let code = response
+            .response()
+            .extensions()
+            .get::<crate::problem::ProblemCode>()
+            .copied();
+        metrics.observe_outcome(&method, &route, status, replayed, code);
     }
     span.in_scope(|| log_request(status, &route, latency_ms));
     Ok(response)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 /// A capped exponential backoff: attempt `n` (from 0) sleeps a uniformly
 /// random time in `[0, min(cap, base * 2^n)]` ("full jitter"), so waiters

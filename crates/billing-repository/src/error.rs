@@ -130,6 +130,24 @@ pub enum RepositoryError {
         source: BoxError,
     },
 
+    /// The database server refuses new connections because it already
+    /// serves as many as it allows: PostgreSQL's `too many clients`
+    /// (SQLSTATE 53300), from its `max_connections` or a role's or
+    /// database's `CONNECTION LIMIT`. The server is reachable; connections
+    /// the pool already holds keep working. The instances sharing the
+    /// server open too many connections together: lower their pool sizes or
+    /// raise the server's limit.
+    #[error("the database at {target} refuses new connections: {reason}")]
+    ConnectionLimitReached {
+        /// `host:port` of the server.
+        target: String,
+        /// The server's message (`sorry, too many clients already`), with
+        /// its `max_connections` when a connection could read it.
+        reason: String,
+        /// The server's `max_connections`, when known.
+        server_max_connections: Option<u32>,
+    },
+
     /// The connection settings are invalid (unknown URL scheme, malformed
     /// URL, impossible pool sizes).
     #[error("invalid database settings: {reason}")]
@@ -170,15 +188,27 @@ impl RepositoryError {
             | Self::InvalidValue { .. }
             | Self::InvalidPage { .. }
             | Self::Unavailable { .. }
+            | Self::ConnectionLimitReached { .. }
             | Self::InvalidSettings { .. }
             | Self::Database { .. } => false,
         }
     }
 
-    /// Whether the database could not be reached (answer 503).
+    /// Whether the database could not be used for now (answer 503): it
+    /// cannot be reached, or it refuses new connections.
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::ConnectionLimitReached { .. }
+        )
+    }
+
+    /// Whether the server refused a connection because it is full
+    /// ([`RepositoryError::ConnectionLimitReached`]).
+    #[must_use]
+    pub fn is_connection_limit_reached(&self) -> bool {
+        matches!(self, Self::ConnectionLimitReached { .. })
     }
 }
 

@@ -7,17 +7,17 @@ use crate::database::Backend;
 
 /// How to connect to the database and size the pool.
 ///
-/// [`DatabaseSettings::new`] fills in the defaults of the original
-/// (SQLAlchemy) service for PostgreSQL — `pool_size` 20, `max_overflow` 40,
-/// `pool_pre_ping`, `pool_recycle` 3600 s — and smaller ones for SQLite; every
-/// field can be overridden before calling [`crate::connect`]:
+/// [`DatabaseSettings::new`] fills in the defaults for PostgreSQL — at most
+/// 60 connections (the original service's `pool_size + max_overflow`),
+/// 2 kept open, `pool_pre_ping`, `pool_recycle` 3600 s — and smaller ones for
+/// SQLite; every field can be overridden before calling [`crate::connect`]:
 ///
 /// ```
 /// use std::time::Duration;
 /// use billing_repository::DatabaseSettings;
 ///
 /// let mut settings = DatabaseSettings::new("postgres://billing@db:5432/billing");
-/// assert_eq!((settings.min_connections, settings.max_connections), (20, 60));
+/// assert_eq!((settings.min_connections, settings.max_connections), (2, 60));
 /// settings.acquire_timeout = Duration::from_secs(2);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -27,8 +27,10 @@ pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (`sqlite::memory:` for a private in-memory
     /// database).
     pub url: String,
-    /// Connections opened at start and kept open (`pool_size`).
-    /// Default: 20 on PostgreSQL, 1 on SQLite.
+    /// Connections kept open. [`crate::connect`] waits for one of them
+    /// only and opens the others in the background. Default: 2 on
+    /// PostgreSQL (the original service's pool also opened its 20 on
+    /// demand only), 1 on SQLite.
     pub min_connections: u32,
     /// Upper bound of open connections (`pool_size + max_overflow`).
     /// Default: 60 on PostgreSQL, 8 on SQLite.
@@ -64,8 +66,10 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    /// PostgreSQL: connections kept open (`pool_size` of the original service).
-    pub const POSTGRES_MIN_CONNECTIONS: u32 = 20;
+    /// PostgreSQL: connections kept open. Small, so that many instances
+    /// fit a server's `max_connections` while idle; the pool grows on
+    /// demand.
+    pub const POSTGRES_MIN_CONNECTIONS: u32 = 2;
     /// PostgreSQL: the most connections (`pool_size + max_overflow`, 20 + 40).
     pub const POSTGRES_MAX_CONNECTIONS: u32 = 60;
     /// SQLite: connections kept open.
@@ -156,7 +160,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_backend() {
         let pg = DatabaseSettings::new("postgres://u:p@h:5432/db");
-        assert_eq!((pg.min_connections, pg.max_connections), (20, 60));
+        assert_eq!((pg.min_connections, pg.max_connections), (2, 60));
         assert_eq!(pg.max_lifetime, Some(Duration::from_secs(3600)));
         assert!(pg.test_before_acquire);
         let sqlite = DatabaseSettings::new("sqlite://billing.db");

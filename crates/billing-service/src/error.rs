@@ -273,7 +273,8 @@ impl From<RepositoryError> for BillingError {
                 "invalid page {page} with per_page {per_page}: page >= 1 and 1 <= per_page <= 100"
             )),
             error @ (RepositoryError::TransactionConflict { .. }
-            | RepositoryError::Unavailable { .. }) => Self::Unavailable {
+            | RepositoryError::Unavailable { .. }
+            | RepositoryError::ConnectionLimitReached { .. }) => Self::Unavailable {
                 dependency: Dependency::Database,
                 source: Box::new(error),
             },

@@ -1,7 +1,6 @@
 //! Users, their personal details and their support cases.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, ParamsString, SaltString};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 
@@ -751,20 +750,17 @@ const HASH_MEMORY_KIB: u32 = 19 * 1024;
 fn hash_now(password: &str, memory: &mut [Block]) -> Result<PasswordHash, BillingError> {
     let params = Params::new(HASH_MEMORY_KIB, 2, 1, None).map_err(internal)?;
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let salt = SaltString::generate(&mut OsRng);
-    let mut raw_salt = [0u8; 64];
-    let salt_bytes = salt.as_salt().decode_b64(&mut raw_salt).map_err(internal)?;
-    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        argon2
-            .hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut *memory)
-            .map_err(|_| argon2::password_hash::Error::Password)
-    })
-    .map_err(internal)?;
+    let salt = Salt::generate();
+    let mut raw = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut raw, &mut *memory)
+        .map_err(internal)?;
+    let output = Output::new(&raw).map_err(internal)?;
     let phc = argon2::PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(&params).map_err(internal)?,
-        salt: Some(salt.as_salt()),
+        salt: Some(salt),
         hash: Some(output),
     };
     Ok(PasswordHash(phc.to_string()))

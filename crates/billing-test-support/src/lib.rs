@@ -14,7 +14,7 @@ mod tls_redis;
 
 use std::path::PathBuf;
 
-use rand::Rng;
+use rand::RngExt;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 pub use crate::tls_redis::TlsRedis;

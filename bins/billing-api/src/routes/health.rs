@@ -88,7 +88,15 @@ pub async fn live() -> HttpResponse {
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.health_timeout();
-    let database = check("database", timeout, state.database().ping());
+    let database = async {
+        if state.database_prepared() {
+            check("database", timeout, state.database().ping()).await
+        } else {
+            // Start-up is still waiting for the database to accept a
+            // connection (it refused with `too many clients`).
+            DependencyStatus::Down
+        }
+    };
     let redis = async {
         match state.coordination().backend_kind() {
             BackendKind::Embedded => DependencyStatus::Embedded,

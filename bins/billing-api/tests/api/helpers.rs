@@ -106,6 +106,10 @@ pub struct TestOptions {
     pub redis_key_prefix: Option<String>,
     /// `BILLING_DB_MAX_CONNECTIONS` on PostgreSQL (5 when `None`).
     pub db_max_connections: Option<u32>,
+    /// Leave `BILLING_DB_MIN_CONNECTIONS` and `BILLING_DB_MAX_CONNECTIONS`
+    /// unset, as a production instance does (`db_max_connections` is then
+    /// ignored).
+    pub default_pool: bool,
     /// `BILLING_PASSWORD_HASH_QUEUE` (the default when `None`).
     pub password_hash_queue: Option<usize>,
     /// `BILLING_IDEMPOTENCY_IN_FLIGHT_TTL` (the default when `None`).
@@ -130,6 +134,7 @@ impl Default for TestOptions {
             shutdown_timeout: Duration::from_secs(10),
             redis_key_prefix: None,
             db_max_connections: None,
+            default_pool: false,
             password_hash_queue: None,
             in_flight_ttl: None,
             cycle: None,
@@ -147,8 +152,10 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
         (None, Backend::Postgres | Backend::Sqlite) => None,
     };
     let (min, max) = match db.backend() {
-        Backend::Postgres => (Some(1), Some(options.db_max_connections.unwrap_or(5))),
-        Backend::Sqlite => (None, None),
+        Backend::Postgres if !options.default_pool => {
+            (Some(1), Some(options.db_max_connections.unwrap_or(5)))
+        }
+        Backend::Postgres | Backend::Sqlite => (None, None),
     };
     let defaults = Settings::default();
     Ok(Settings {
@@ -224,6 +231,23 @@ pub async fn spawn_instances(
         apps.push(spawn_instance(Arc::clone(&db), options.clone()).await?);
     }
     Ok(apps)
+}
+
+/// Starts `count` instances over one database at the same moment (all
+/// start-ups run concurrently), as a deployment rolling out several
+/// instances together does; otherwise as [`spawn_instances`]. Each result
+/// is the instance or why it did not start.
+pub async fn spawn_instances_at_once(
+    db: TestDatabase,
+    count: usize,
+    mut options: TestOptions,
+) -> Vec<anyhow::Result<TestApp>> {
+    let db = Arc::new(db);
+    options
+        .redis_key_prefix
+        .get_or_insert_with(|| format!("billing-test-{}", unique_suffix()));
+    let starts = (0..count).map(|_| spawn_instance(Arc::clone(&db), options.clone()));
+    futures::future::join_all(starts).await
 }
 
 /// Starts the app again over `app`'s database, with `app`'s token, as a
