@@ -75,6 +75,26 @@ impl Backend {
         }
     }
 
+    pub(crate) async fn generation(&self, name: &str) -> Result<u64> {
+        match self {
+            Self::Redis(store) => store.generation(name).await,
+            Self::Embedded(store) => {
+                cooperate().await;
+                Ok(store.generation(name))
+            }
+        }
+    }
+
+    pub(crate) async fn bump_generation(&self, name: &str) -> Result<u64> {
+        match self {
+            Self::Redis(store) => store.bump_generation(name).await,
+            Self::Embedded(store) => {
+                cooperate().await;
+                Ok(store.bump_generation(name))
+            }
+        }
+    }
+
     /// One attempt to take the lock: the fencing token if it was free.
     pub(crate) async fn try_acquire(
         &self,

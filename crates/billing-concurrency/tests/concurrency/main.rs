@@ -4,6 +4,7 @@
 //! When `TEST_REDIS_URL` is unset the Redis variants print a note and pass;
 //! when it is set and Redis does not answer, they fail.
 
+mod generations;
 mod idempotency;
 mod locks;
 mod proxy;
