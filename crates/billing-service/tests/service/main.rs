@@ -5,6 +5,7 @@
 mod support;
 
 mod catalogue;
+mod catalogue_cache;
 mod erasure;
 mod idempotency;
 mod invoices;
