@@ -128,9 +128,16 @@ impl Application {
             );
         }
 
-        let database = connect_database(&settings).await?;
+        let (database, seeded) = connect_database(&settings).await?;
         let coordination = connect_coordination(&settings, database.backend()).await?;
         let billing = Billing::new(database, coordination, settings.billing_settings());
+        if seeded == SeedOutcome::Created {
+            // Written past the use cases: the other instances' caches
+            // learn of it like of any currency change.
+            billing
+                .catalogue_changed(billing_service::Catalogue::Currencies)
+                .await;
+        }
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
@@ -226,8 +233,8 @@ async fn purge_idempotency_records(billing: Billing) {
 }
 
 /// Opens the pool, applies the migrations when enabled, seeds the default
-/// currency.
-async fn connect_database(settings: &Settings) -> Result<Database, StartupError> {
+/// currency; also says what the seeding did.
+async fn connect_database(settings: &Settings) -> Result<(Database, SeedOutcome), StartupError> {
     let database = billing_repository::connect(&settings.database_settings())
         .await
         .map_err(StartupError::Database)?;
@@ -242,10 +249,10 @@ async fn connect_database(settings: &Settings) -> Result<Database, StartupError>
             .map_err(|e| StartupError::Migration(Box::new(e)))?;
         tracing::info!("database migrations applied");
     }
-    match ensure_default_currency(&database)
+    let seeded = ensure_default_currency(&database)
         .await
-        .map_err(StartupError::Seed)?
-    {
+        .map_err(StartupError::Seed)?;
+    match seeded {
         SeedOutcome::Created => tracing::info!(
             code = crate::seed::SEED_CURRENCY_CODE,
             "seeded the default currency"
@@ -257,7 +264,7 @@ async fn connect_database(settings: &Settings) -> Result<Database, StartupError>
              mark one currency as default"
         ),
     }
-    Ok(database)
+    Ok((database, seeded))
 }
 
 /// Redis when `REDIS_URL` is set (pinged once: a wrong URL or a Redis that

@@ -6,6 +6,7 @@
 
 mod auth;
 mod cases;
+mod catalogue_cache;
 mod configuration;
 mod currencies;
 mod erasure;
