@@ -13,11 +13,12 @@
 //!   equal to the one the copy was loaded at, and the instant recorded is
 //!   the one *before* that read was sent. A read that finds its copy older
 //!   re-reads the generation (one read at a time per catalogue; the others
-//!   go to the database meanwhile) and reloads the catalogue when it moved.
+//!   wait for it, up to `catalogue_refresh`, then go to the database) and
+//!   reloads the catalogue when it moved.
 //!   So a read that starts more than `catalogue_refresh` after a write was
 //!   acknowledged anywhere sees that write.
-//! - **Channel lost.** When the generation cannot be read (Redis down or
-//!   hanging past `catalogue_refresh`), or a bump of this instance has not
+//! - **Channel lost.** When the generation cannot be read (Redis down, or
+//!   hanging past a second), or a bump of this instance has not
 //!   reached the backend yet, reads go to the database until a read of the
 //!   generation succeeds again: a copy is never served past the bound.
 //!
@@ -149,6 +150,9 @@ struct Slot<T> {
     state: Mutex<State<T>>,
     /// Set while one read checks the generation (and reloads).
     checking: AtomicBool,
+    /// Raised when a check ends: reads that found one under way wait for
+    /// it rather than all going to the database at once.
+    checked: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug)]
@@ -163,6 +167,8 @@ struct State<T> {
     /// After a failed check, the next one waits until then (reads go to
     /// the database meanwhile).
     retry_at: Option<Instant>,
+    /// Whether the last check failed: then reads do not wait for the next.
+    failing: bool,
 }
 
 #[derive(Debug)]
@@ -172,14 +178,26 @@ struct Copy<T> {
     verified_at: Instant,
 }
 
-/// Resets [`Slot::checking`] however the check ends (cancelled included).
-struct Checking<'a>(&'a AtomicBool);
+/// Resets [`Slot::checking`] and wakes the reads waiting for the check,
+/// however it ends (cancelled included).
+struct Checking<'a> {
+    flag: &'a AtomicBool,
+    checked: &'a tokio::sync::watch::Sender<u64>,
+}
 
 impl Drop for Checking<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.flag.store(false, Ordering::Release);
+        self.checked
+            .send_modify(|round| *round = round.wrapping_add(1));
     }
 }
+
+/// How long one read of a generation may take, while the channel works,
+/// before it counts as lost (only the read that checks waits that long;
+/// the others wait at most `catalogue_refresh`, and once the channel
+/// failed, checks are given `catalogue_refresh`).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl<T> Slot<T> {
     fn new(catalogue: Catalogue) -> Self {
@@ -190,8 +208,10 @@ impl<T> Slot<T> {
                 epoch: 0,
                 bumped_epoch: 0,
                 retry_at: None,
+                failing: false,
             }),
             checking: AtomicBool::new(false),
+            checked: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -364,9 +384,12 @@ impl CatalogueCache {
             }
         }
         if slot.checking.swap(true, Ordering::AcqRel) {
-            return Ok(self.bypass());
+            return Ok(self.after_check_of_another(slot, now).await);
         }
-        let _checking = Checking(&slot.checking);
+        let _checking = Checking {
+            flag: &slot.checking,
+            checked: &slot.checked,
+        };
 
         // A bump this instance still owes goes first: until it is out, the
         // other instances do not know of the change.
@@ -375,13 +398,23 @@ impl CatalogueCache {
             (state.epoch, state.bumped_epoch < state.epoch)
         };
         if owed && !self.bump(slot, coordination, epoch).await {
-            slot.state().retry_at = Some(Instant::now() + self.refresh);
+            let mut state = slot.state();
+            state.retry_at = Some(Instant::now() + self.refresh);
+            state.failing = true;
+            drop(state);
             return Ok(self.bypass());
         }
 
+        // While the channel is failing, a check that does not answer at
+        // once is not waited for long.
+        let timeout = if slot.state().failing {
+            self.refresh.max(Duration::from_millis(1))
+        } else {
+            CHECK_TIMEOUT.max(self.refresh)
+        };
         let sent = Instant::now();
         let generation = match tokio::time::timeout(
-            self.refresh.max(Duration::from_millis(1)),
+            timeout,
             coordination.generation(slot.catalogue.generation_name()),
         )
         .await
@@ -400,6 +433,7 @@ impl CatalogueCache {
         let epoch = {
             let mut state = slot.state();
             state.retry_at = None;
+            state.failing = false;
             match &mut state.copy {
                 Some(copy) if copy.generation == generation => {
                     copy.verified_at = sent;
@@ -444,6 +478,40 @@ impl CatalogueCache {
         let mut state = slot.state();
         state.copy = None;
         state.retry_at = Some(Instant::now() + self.refresh);
+        state.failing = true;
+    }
+
+    /// A read that found another read checking the generation: it waits for
+    /// that check, up to `catalogue_refresh`, and is served the copy if the
+    /// check verified it; otherwise (a failing channel, a slow check, a
+    /// reload under way) it reads the database. The copy must have been
+    /// verified after `started - catalogue_refresh`, as on the fast path.
+    async fn after_check_of_another<T>(&self, slot: &Slot<T>, started: Instant) -> Option<Arc<T>> {
+        if slot.state().failing {
+            return self.bypass();
+        }
+        let mut checked = slot.checked.subscribe();
+        if slot.checking.load(Ordering::Acquire) {
+            let waited = tokio::time::timeout(
+                self.refresh.max(Duration::from_millis(1)),
+                checked.changed(),
+            )
+            .await;
+            if waited.is_err() {
+                return self.bypass();
+            }
+        }
+        let state = slot.state();
+        match &state.copy {
+            Some(copy) if started.saturating_duration_since(copy.verified_at) < self.refresh => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Some(Arc::clone(&copy.data))
+            }
+            Some(_) | None => {
+                drop(state);
+                self.bypass()
+            }
+        }
     }
 
     /// Counts a change found by a check; a generation is the time of its

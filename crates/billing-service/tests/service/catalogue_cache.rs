@@ -242,7 +242,31 @@ async fn a_disabled_cache_reads_the_database(h: Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn concurrent_reads_wait_for_one_check(h: Harness) -> anyhow::Result<()> {
+    // A bound long enough for a check on a busy machine.
+    let refresh = Duration::from_millis(300);
+    let b = shared(&h, refresh);
+    seed(&b).await?;
+    b.list_plans(false, 1, 20).await?;
+    tokio::time::sleep(refresh + Duration::from_millis(50)).await;
+    // The copy needs checking: one read checks, the others wait for it
+    // instead of all reading the database.
+    let before = b.catalogue_stats();
+    let reads = (0..32).map(|_| {
+        let b = b.clone();
+        tokio::spawn(async move { b.list_plans(false, 1, 20).await })
+    });
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read??.total, 1);
+    }
+    let after = b.catalogue_stats();
+    assert_eq!(after.bypasses, before.bypasses, "{after:?}");
+    assert_eq!(after.hits - before.hits, 32, "{after:?}");
+    Ok(())
+}
+
 service_test!(
+    concurrent_reads_wait_for_one_check,
     writes_reach_every_instance_within_the_bound,
     invoices_charge_the_committed_price_not_a_cached_one,
     an_unreachable_channel_sends_reads_to_the_database,
