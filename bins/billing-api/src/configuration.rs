@@ -267,6 +267,32 @@ pub struct Settings {
     )]
     pub password_hash_queue: usize,
 
+    /// Serve plans, currencies and taxes from each instance's catalogue
+    /// cache (`false`: every read goes to the database).
+    #[arg(
+        long,
+        env = "BILLING_CATALOGUE_CACHE",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub catalogue_cache: bool,
+
+    /// The staleness bound of the catalogue cache: a read that starts
+    /// longer than this after a plan, currency or tax change was
+    /// acknowledged by any instance sees it (the instance that made it sees
+    /// it at once). Each instance checks a catalogue's generation in Redis
+    /// at most once per this interval.
+    #[arg(
+        long,
+        env = "BILLING_CATALOGUE_REFRESH",
+        value_name = "DURATION",
+        default_value = "20ms",
+        value_parser = parse_duration
+    )]
+    pub catalogue_refresh: Duration,
+
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "BILLING_WORKERS", value_name = "N")]
     pub workers: Option<NonZeroUsize>,
@@ -338,6 +364,8 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             health_timeout: Duration::from_secs(1),
             password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
+            catalogue_cache: true,
+            catalogue_refresh: billing_service::DEFAULT_CATALOGUE_REFRESH,
             workers: None,
             cycle: crate::cycle::CycleArgs::default(),
             command: None,
@@ -551,6 +579,8 @@ impl Settings {
             idempotency_ttl: self.idempotency_ttl,
             idempotency_in_flight_ttl: self.idempotency_in_flight_ttl,
             password_hash_queue: self.password_hash_queue,
+            catalogue_cache: self.catalogue_cache,
+            catalogue_refresh: self.catalogue_refresh,
             ..billing_service::BillingSettings::default()
         }
     }

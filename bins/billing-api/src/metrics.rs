@@ -34,6 +34,13 @@
 //!   invoice number took, including the wait for the year's counter row
 //!   that concurrent invoice creations hold until they commit (the
 //!   statement on `invoice_sequence`, observed on the database handle).
+//! - the catalogue cache, read at each scrape:
+//!   `billing_catalogue_reads_total{outcome="hit"|"load"|"bypass"}`,
+//!   `billing_catalogue_hit_ratio` (hits over all reads),
+//!   `billing_catalogue_invalidations_total` (changes learnt from another
+//!   instance), `billing_catalogue_invalidation_delay_seconds_sum` /
+//!   `_count` / `_max` (from a change's announcement to its discovery here)
+//!   and `billing_catalogue_channel_failures_total`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +48,10 @@ use std::time::Duration;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use billing_repository::{Backend, Database};
+use billing_service::CatalogueStats;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Counter, Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::problem::{ApiError, ProblemCode};
@@ -91,6 +99,122 @@ struct Inner {
     replays: IntCounterVec,
     contention: IntCounterVec,
     numbering_wait: prometheus::Histogram,
+    catalogue: CatalogueMetrics,
+}
+
+#[derive(Debug)]
+struct CatalogueMetrics {
+    reads: IntCounterVec,
+    hit_ratio: Gauge,
+    invalidations: IntCounter,
+    delay_sum: Counter,
+    delay_count: IntCounter,
+    delay_max: Gauge,
+    channel_failures: IntCounter,
+}
+
+impl CatalogueMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "billing_catalogue_reads_total",
+                "Plan, currency and tax reads: answered from memory (hit), loading the catalogue into memory (load), or sent to the database (bypass).",
+            ),
+            &["outcome"],
+        )?;
+        let hit_ratio = Gauge::new(
+            "billing_catalogue_hit_ratio",
+            "Catalogue reads answered from memory over all catalogue reads.",
+        )?;
+        let invalidations = IntCounter::new(
+            "billing_catalogue_invalidations_total",
+            "Catalogue changes this instance learnt of through their generation.",
+        )?;
+        let delay_sum = Counter::new(
+            "billing_catalogue_invalidation_delay_seconds_sum",
+            "Total time from a catalogue change's announcement to its discovery by this instance.",
+        )?;
+        let delay_count = IntCounter::new(
+            "billing_catalogue_invalidation_delay_seconds_count",
+            "Catalogue changes whose discovery delay is in the sum.",
+        )?;
+        let delay_max = Gauge::new(
+            "billing_catalogue_invalidation_delay_seconds_max",
+            "The longest time from a catalogue change's announcement to its discovery by this instance.",
+        )?;
+        let channel_failures = IntCounter::new(
+            "billing_catalogue_channel_failures_total",
+            "Failed reads or announcements of a catalogue generation (reads went to the database meanwhile).",
+        )?;
+        registry.register(Box::new(reads.clone()))?;
+        registry.register(Box::new(hit_ratio.clone()))?;
+        registry.register(Box::new(invalidations.clone()))?;
+        registry.register(Box::new(delay_sum.clone()))?;
+        registry.register(Box::new(delay_count.clone()))?;
+        registry.register(Box::new(delay_max.clone()))?;
+        registry.register(Box::new(channel_failures.clone()))?;
+        Ok(Self {
+            reads,
+            hit_ratio,
+            invalidations,
+            delay_sum,
+            delay_count,
+            delay_max,
+            channel_failures,
+        })
+    }
+
+    /// Brings the metrics up to `stats` (cumulative since start).
+    fn record(&self, stats: &CatalogueStats) {
+        fn raise(counter: &IntCounter, to: u64) {
+            counter.inc_by(to.saturating_sub(counter.get()));
+        }
+        raise(&self.reads.with_label_values(&["hit"]), stats.hits);
+        raise(&self.reads.with_label_values(&["load"]), stats.loads);
+        raise(&self.reads.with_label_values(&["bypass"]), stats.bypasses);
+        raise(&self.invalidations, stats.invalidations);
+        raise(&self.delay_count, stats.invalidation_delay_count);
+        raise(&self.channel_failures, stats.channel_failures);
+        self.delay_sum.inc_by(seconds_added(
+            stats.invalidation_delay_micros_sum,
+            self.delay_sum.get(),
+        ));
+        self.delay_max
+            .set(micros_as_seconds(stats.invalidation_delay_micros_max));
+        let reads = stats
+            .hits
+            .saturating_add(stats.loads)
+            .saturating_add(stats.bypasses);
+        if reads > 0 {
+            self.hit_ratio.set(ratio(stats.hits, reads));
+        }
+    }
+}
+
+/// How much a counter at `current` seconds must rise to reach `total_micros`.
+#[allow(clippy::float_arithmetic, reason = "a difference of seconds")]
+fn seconds_added(total_micros: u64, current: f64) -> f64 {
+    (micros_as_seconds(total_micros) - current).max(0.0)
+}
+
+/// `part / whole`.
+#[allow(
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss,
+    reason = "a ratio of counts far below 2^52"
+)]
+fn ratio(part: u64, whole: u64) -> f64 {
+    part as f64 / whole as f64
+}
+
+/// Microseconds as seconds.
+#[allow(
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss,
+    reason = "durations far below 2^52 microseconds"
+)]
+fn micros_as_seconds(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
 }
 
 impl Metrics {
@@ -182,6 +306,7 @@ impl Metrics {
             payments.with_label_values(&[outcome]);
             refunds.with_label_values(&[outcome]);
         }
+        let catalogue = CatalogueMetrics::new(&registry)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
@@ -195,6 +320,7 @@ impl Metrics {
                 replays,
                 contention,
                 numbering_wait,
+                catalogue,
             }),
         })
     }
@@ -274,6 +400,11 @@ impl Metrics {
         InFlightGuard {
             gauge: self.inner.in_flight.clone(),
         }
+    }
+
+    /// Sets the catalogue cache metrics from its counters.
+    pub fn record_catalogue(&self, stats: &CatalogueStats) {
+        self.inner.catalogue.record(stats);
     }
 
     /// Sets the pool gauges from the pool of `database`.
@@ -362,7 +493,7 @@ fn method_label(method: &Method) -> &'static str {
     path = "/metrics",
     tag = "operations",
     summary = "Prometheus metrics of this instance",
-    description = "Request counts and latencies by route pattern and status, requests in flight, database pool usage, payments, refunds, idempotent replays, lock contention and the invoice number wait.",
+    description = "Request counts and latencies by route pattern and status, requests in flight, database pool usage, payments, refunds, idempotent replays, lock contention, the invoice number wait, and catalogue cache reads, hit ratio and invalidation delay.",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
         (status = 500, description = "Encoding failed", content_type = "application/problem+json", body = crate::problem::Problem),
@@ -373,6 +504,7 @@ pub async fn metrics(
     state: web::Data<crate::state::AppState>,
 ) -> Result<HttpResponse, ApiError> {
     metrics.record_pool(state.database(), state.database_max_connections());
+    metrics.record_catalogue(&state.billing().catalogue_stats());
     let body = metrics.render().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -148,18 +148,21 @@ impl Application {
         let metrics = Metrics::new()?;
         let database = open_database(&settings, &metrics).await?;
         let prepared = match prepare_database(&database, &settings).await {
-            Ok(()) => true,
+            Ok(seeded) => Some(seeded),
             Err(Preparation::Full(error)) => {
                 tracing::error!(
                     error = %connection_limit_message(&error, &settings),
                     "the database refuses connections: serving as not ready until it accepts one"
                 );
-                false
+                None
             }
             Err(Preparation::Failed(error)) => return Err(error),
         };
         let coordination = connect_coordination(&settings, database.backend()).await?;
         let billing = Billing::new(database, coordination, settings.billing_settings());
+        if let Some(seeded) = prepared {
+            announce_seed(&billing, seeded).await;
+        }
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
@@ -180,8 +183,9 @@ impl Application {
                 "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
             );
         }
-        state.set_database_prepared(prepared);
-        let preparing = (!prepared)
+        state.set_database_prepared(prepared.is_some());
+        let preparing = prepared
+            .is_none()
             .then(|| tokio::spawn(prepare_until_accepted(state.clone(), settings.clone())));
 
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
@@ -299,18 +303,26 @@ pub async fn connect_billing(settings: &Settings) -> Result<Billing, StartupErro
     settings.validate()?;
     let metrics = Metrics::new()?;
     let database = open_database(settings, &metrics).await?;
-    prepare_database(&database, settings)
+    let seeded = prepare_database(&database, settings)
         .await
         .map_err(|preparation| match preparation {
             Preparation::Full(error) => StartupError::Database(error),
             Preparation::Failed(error) => error,
         })?;
     let coordination = connect_coordination(settings, database.backend()).await?;
-    Ok(Billing::new(
-        database,
-        coordination,
-        settings.billing_settings(),
-    ))
+    let billing = Billing::new(database, coordination, settings.billing_settings());
+    announce_seed(&billing, seeded).await;
+    Ok(billing)
+}
+
+/// Tells the other instances' catalogue caches of a default currency the
+/// start seeded (written past the use cases, so announced here).
+async fn announce_seed(billing: &Billing, seeded: SeedOutcome) {
+    if seeded == SeedOutcome::Created {
+        billing
+            .catalogue_changed(billing_service::Catalogue::Currencies)
+            .await;
+    }
 }
 
 /// Opens the pool without connecting; every statement is reported to
@@ -338,8 +350,11 @@ enum Preparation {
 
 /// Checks that one connection works, applies the migrations when enabled,
 /// seeds the default currency, then lets the pool open the rest of its
-/// minimum in the background.
-async fn prepare_database(database: &Database, settings: &Settings) -> Result<(), Preparation> {
+/// minimum in the background. Returns what the seeding did.
+async fn prepare_database(
+    database: &Database,
+    settings: &Settings,
+) -> Result<SeedOutcome, Preparation> {
     let full_or = |error: RepositoryError, failed: fn(RepositoryError) -> StartupError| {
         if error.is_connection_limit_reached() {
             Preparation::Full(error)
@@ -363,10 +378,10 @@ async fn prepare_database(database: &Database, settings: &Settings) -> Result<()
             .map_err(|e| Preparation::Failed(StartupError::Migration(Box::new(e))))?;
         tracing::info!("database migrations applied");
     }
-    match ensure_default_currency(database)
+    let seeded = ensure_default_currency(database)
         .await
-        .map_err(|error| full_or(error, StartupError::Seed))?
-    {
+        .map_err(|error| full_or(error, StartupError::Seed))?;
+    match seeded {
         SeedOutcome::Created => tracing::info!(
             code = crate::seed::SEED_CURRENCY_CODE,
             "seeded the default currency"
@@ -379,7 +394,7 @@ async fn prepare_database(database: &Database, settings: &Settings) -> Result<()
         ),
     }
     database.fill_in_background();
-    Ok(())
+    Ok(seeded)
 }
 
 /// The longest pause between two attempts to prepare a full database.
@@ -394,7 +409,8 @@ async fn prepare_until_accepted(state: AppState, settings: Settings) {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(PREPARE_RETRY_MAX);
         match prepare_database(state.database(), &settings).await {
-            Ok(()) => {
+            Ok(seeded) => {
+                announce_seed(state.billing(), seeded).await;
                 state.set_database_prepared(true);
                 tracing::info!("the database accepts connections again: this instance is ready");
                 return;

@@ -11,6 +11,9 @@
 //! - Locks: [`Coordination::lock`], [`Coordination::try_lock`] and
 //!   [`Coordination::with_lock`]; a [`LockGuard`] carries a fencing token
 //!   that strictly increases per lock name.
+//! - Generation counters: [`Coordination::generation`] and
+//!   [`Coordination::bump_generation`], for caches that must learn of a
+//!   change made by another instance.
 //! - Idempotency keys: [`Coordination::idempotency`] gives
 //!   [`Idempotency::begin`] / [`Idempotency::complete`] /
 //!   [`Idempotency::abandon`], with [`fingerprint`] for the request.
@@ -191,6 +194,29 @@ impl Coordination {
             ),
         }
         Ok(output)
+    }
+
+    /// The current generation of `name` (a catalogue, say): 0 until it is
+    /// first bumped, then a value that changes with every
+    /// [`bump_generation`](Self::bump_generation) seen by every instance
+    /// sharing the backend. A cache compares it for equality with the
+    /// generation its copy was read at; it never goes back to a value read
+    /// before, even across a Redis restart that lost it.
+    ///
+    /// # Errors
+    /// [`CoordinationError::Unavailable`] / [`CoordinationError::Rejected`]
+    /// when Redis fails (never when embedded).
+    pub async fn generation(&self, name: &str) -> Result<u64> {
+        self.backend.generation(name).await
+    }
+
+    /// Raises the generation of `name` and returns the new value: call it
+    /// after a change of what `name` names has committed.
+    ///
+    /// # Errors
+    /// As [`generation`](Self::generation).
+    pub async fn bump_generation(&self, name: &str) -> Result<u64> {
+        self.backend.bump_generation(name).await
     }
 
     /// The idempotency-key operations.

@@ -142,16 +142,15 @@ struct PendingAcquire<'a> {
     backend: &'a Backend,
     name: &'a str,
     token: Token,
+    ttl: Duration,
     armed: bool,
 }
 
 impl Drop for PendingAcquire<'_> {
     fn drop(&mut self) {
         if self.armed {
-            // Fencing token 0 is never handed out: this only deletes a lock
-            // that holds our token.
             self.backend
-                .release_in_background(self.name.to_owned(), self.token, 0);
+                .release_after_failed_acquire(self.name.to_owned(), self.token, self.ttl);
         }
     }
 }
@@ -181,6 +180,7 @@ pub(crate) async fn acquire(
         backend,
         name,
         token: Token::random(),
+        ttl,
         armed: true,
     };
     let mut tries = 0;

@@ -228,6 +228,85 @@ struct Results {
     /// machine).
     load_before: String,
     notes: Vec<String>,
+    /// Per target: the catalogue cache of the measured instance.
+    cache: Vec<CacheFigures>,
+}
+
+/// The catalogue cache on one target: what the measured instance's
+/// `/metrics` said after its cells, and how long a plan change made on it
+/// took to be read on a second instance.
+#[derive(Debug)]
+struct CacheFigures {
+    target: String,
+    /// `billing_catalogue_reads_total` by outcome: hit, load, bypass.
+    reads: [u64; 3],
+    /// From the PATCH's answer on the first instance to the first GET on
+    /// the second that returned the new price (empty on one instance).
+    delays: Vec<Duration>,
+}
+
+/// Plan changes made to measure the invalidation delay.
+const INVALIDATION_ROUNDS: u64 = 50;
+
+/// `billing_catalogue_reads_total` by outcome (hit, load, bypass).
+fn catalogue_reads(metrics: &str) -> [u64; 3] {
+    let read = |outcome: &str| {
+        let series = format!("billing_catalogue_reads_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    [read("hit"), read("load"), read("bypass")]
+}
+
+/// Starts a second instance on `spec` (the same database and Redis key
+/// prefix), then `INVALIDATION_ROUNDS` times changes the price of plan
+/// `plan_id` on `writer` and polls the second instance until it answers
+/// the new price; returns the delays.
+async fn invalidation_delays(
+    spec: &ApiSpec,
+    log: &std::path::Path,
+    token: &str,
+    writer: &ApiClient,
+    plan_id: i64,
+) -> Result<Vec<Duration>> {
+    let mut second = ApiProcess::spawn(
+        "billing-api (second instance)",
+        spec,
+        process::free_port()?,
+        log,
+    )?;
+    second.wait_ready(Duration::from_secs(60)).await?;
+    let reader = ApiClient::new(second.base(), token)?;
+    let path = format!("/plans/{plan_id}");
+    reader.get(&path).await?;
+    let mut delays = Vec::new();
+    for round in 0..INVALIDATION_ROUNDS {
+        let price = format!("{}.{:02}", 20 + round / 100, round % 100);
+        writer
+            .patch(&path, &serde_json::json!({"price": price}))
+            .await?;
+        let acknowledged = Instant::now();
+        loop {
+            let plan = reader.get(&path).await?;
+            if plan["price"].as_str() == Some(price.as_str()) {
+                delays.push(acknowledged.elapsed());
+                break;
+            }
+            if acknowledged.elapsed() > Duration::from_secs(5) {
+                bail!(
+                    "the second instance still answered {} 5 s after the change to {price}",
+                    plan["price"]
+                );
+            }
+        }
+        // Changes land at every phase of the second instance's refresh.
+        tokio::time::sleep(Duration::from_millis(round * 7 % 31)).await;
+    }
+    second.child_mut().terminate(Duration::from_secs(10));
+    Ok(delays)
 }
 
 /// Runs the benchmark and returns the markdown report.
@@ -601,6 +680,26 @@ async fn run_target(
     if let Some(status) = api.child_mut().exited() {
         bail!("the API exited during the run ({status})");
     }
+    let reads = catalogue_reads(&client.metrics().await?);
+    let delays = match target {
+        Target::Postgres | Target::Private => {
+            eprintln!("   measuring the invalidation delay over a second instance");
+            invalidation_delays(
+                &spec,
+                &dir.path().join(format!("api-{tag}-second.log")),
+                token,
+                &client,
+                plan_id,
+            )
+            .await?
+        }
+        Target::Embedded => Vec::new(),
+    };
+    results.cache.push(CacheFigures {
+        target: target.name().to_owned(),
+        reads,
+        delays,
+    });
     api.child_mut().terminate(Duration::from_secs(10));
     Ok(())
 }
@@ -996,6 +1095,54 @@ fn render(options: &BenchOptions, results: &Results, took: Duration) -> String {
         );
     }
 
+    if !results.cache.is_empty() {
+        let _ = writeln!(out, "## Catalogue cache\n");
+        let rows: Vec<Vec<String>> = results
+            .cache
+            .iter()
+            .map(|figures| {
+                let [hits, loads, bypasses] = figures.reads;
+                let mut micros: Vec<u64> = figures
+                    .delays
+                    .iter()
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+                    .collect();
+                micros.sort_unstable();
+                let at = |permille| {
+                    stats::percentile(&micros, permille)
+                        .map_or_else(|| "–".to_owned(), stats::millis)
+                };
+                vec![
+                    figures.target.clone(),
+                    stats::percent(hits, hits + loads + bypasses),
+                    format!("{hits} / {loads} / {bypasses}"),
+                    micros.len().to_string(),
+                    at(500),
+                    at(990),
+                    micros
+                        .last()
+                        .map_or_else(|| "–".to_owned(), |m| stats::millis(*m)),
+                ]
+            })
+            .collect();
+        out.push_str(&markdown_table(
+            &[
+                "target",
+                "hit ratio",
+                "reads hit / load / bypass",
+                "changes timed",
+                "invalidation delay p50 ms",
+                "p99 ms",
+                "max ms",
+            ],
+            &rows,
+        ));
+        let _ = writeln!(
+            out,
+            "\nReads and hit ratio: `/metrics` of the measured instance after its cells. Invalidation delay: a plan's price changed on the measured instance, from the PATCH's answer to the first `GET /plans/{{id}}` of a second instance (same database and Redis) answering the new price, polled back to back.\n"
+        );
+    }
+
     let _ = writeln!(out, "## Goals\n");
     out.push_str(&goals(results));
     for note in &results.notes {
@@ -1037,6 +1184,21 @@ fn goals(results: &Results) -> String {
                 target.name(),
                 plans.summary.rps,
                 stats::percent(plans.summary.rps, bare.summary.rps),
+                bare.summary.rps,
+                if met { "MET" } else { "MISSED" }
+            );
+        }
+        if let (Some(read), Some(bare)) = (
+            find(results, target.name(), Scenario::Invoice, max_conns),
+            bare,
+        ) {
+            let met = read.summary.rps * 100 >= bare.summary.rps * 20;
+            let _ = writeln!(
+                out,
+                "- {}: GET /invoices/{{id}} at {max_conns} connections = {} req/s = {} of the bare handler's {} req/s (goal ≥ 20 %): {}",
+                target.name(),
+                read.summary.rps,
+                stats::percent(read.summary.rps, bare.summary.rps),
                 bare.summary.rps,
                 if met { "MET" } else { "MISSED" }
             );

@@ -70,6 +70,38 @@ impl ApiClient {
         Self::expect(response, 200, "GET", path).await
     }
 
+    /// `PATCH /api/v1/<path>` with `body`; the JSON answer when the status
+    /// is 200.
+    ///
+    /// # Errors
+    /// On a transport error or another status (with the body).
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        let response = self
+            .http
+            .patch(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("PATCH {path}"))?;
+        Self::expect(response, 200, "PATCH", path).await
+    }
+
+    /// The text of `GET /metrics`.
+    ///
+    /// # Errors
+    /// On a transport error.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .context("GET /metrics")?
+            .text()
+            .await?)
+    }
+
     async fn expect(
         response: reqwest::Response,
         expected: u16,

@@ -2,10 +2,15 @@
 //! ([`Transaction`], [`Database::transaction`]) and the [`Executor`] trait
 //! that lets every repository function run on either.
 //!
-//! PostgreSQL connections run at READ COMMITTED, set explicitly twice: as the
-//! `default_transaction_isolation` startup parameter of every connection (so
-//! single statements outside a transaction use it whatever the server or
-//! database default is) and on every `BEGIN` of [`Database::begin`].
+//! PostgreSQL connections run at READ COMMITTED, set once per connection as
+//! its `default_transaction_isolation` startup parameter, so statements and
+//! every `BEGIN` of [`Database::begin`] use it whatever the server or
+//! database default is, without a `SET TRANSACTION` round trip per
+//! transaction.
+//!
+//! A pooled connection is checked with a round trip before use only when it
+//! has been idle for [`DatabaseSettings::test_before_acquire_idle`] or
+//! longer.
 //!
 //! SQLite connections use WAL (readers do not block the writer), foreign
 //! keys, a busy timeout and `synchronous = FULL`; transactions start with
@@ -21,7 +26,7 @@ use std::time::Duration;
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, IsolationLevel,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
@@ -157,13 +162,21 @@ impl Database {
             .acquire_timeout(settings.acquire_timeout)
             .idle_timeout(settings.idle_timeout)
             .max_lifetime(settings.max_lifetime)
-            .test_before_acquire(settings.test_before_acquire)
             // Never wait for `min_connections` here: sqlx would open them
             // one by one before returning and fail the whole start when the
             // server has room for fewer. The first connection is checked
             // below; the rest are opened in the background.
             .connect_lazy(true)
             .sqlx_logging(settings.log_statements);
+        if !settings.test_before_acquire {
+            options.test_before_acquire(false);
+        } else if settings.test_before_acquire_idle.is_zero() {
+            options.test_before_acquire(true);
+        } else {
+            // A round trip only for a connection idle long enough to be
+            // suspect (a bypass window, as HikariCP's), not per checkout.
+            options.test_before_acquire_if_idle_for(settings.test_before_acquire_idle);
+        }
 
         let target = match backend {
             Backend::Postgres => configure_postgres(&mut options, settings)?,
@@ -390,8 +403,11 @@ impl Database {
     /// stays taken beyond the busy timeout.
     pub async fn begin(&self) -> Result<Transaction, RepositoryError> {
         let options = match self.backend {
+            // Every connection starts with `default_transaction_isolation`
+            // set to READ COMMITTED: a `SET TRANSACTION` per `BEGIN` would
+            // be a round trip that changes nothing.
             Backend::Postgres => TransactionOptions {
-                isolation_level: Some(IsolationLevel::ReadCommitted),
+                isolation_level: None,
                 access_mode: None,
                 sqlite_transaction_mode: None,
             },

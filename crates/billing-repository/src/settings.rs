@@ -46,9 +46,16 @@ pub struct DatabaseSettings {
     /// Connections above `min_connections` idle for this long are closed.
     /// Default: 10 minutes.
     pub idle_timeout: Option<Duration>,
-    /// Check every connection with a round trip before handing it out
-    /// (`pool_pre_ping`). Default: `true`.
+    /// Check a connection with a round trip before handing it out
+    /// (`pool_pre_ping`), when it has been idle for at least
+    /// `test_before_acquire_idle`. Default: `true`.
     pub test_before_acquire: bool,
+    /// The idle time from which a connection is checked before use (with
+    /// `test_before_acquire`): one in steady use was just seen to work and
+    /// is handed out without a round trip, one idle longer may have been
+    /// dropped by the server, a proxy or a firewall and is checked (and
+    /// replaced if dead). Zero checks every time. Default: 500 ms.
+    pub test_before_acquire_idle: Duration,
     /// Open the pool without connecting; the first query connects. By
     /// default (`false`) [`crate::connect`] fails when the database cannot be
     /// reached.
@@ -82,6 +89,8 @@ impl DatabaseSettings {
     pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
     /// Default idle timeout of connections above the minimum.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+    /// Default of [`Self::test_before_acquire_idle`].
+    pub const DEFAULT_TEST_BEFORE_ACQUIRE_IDLE: Duration = Duration::from_millis(500);
     /// Default SQLite busy timeout.
     pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -107,6 +116,7 @@ impl DatabaseSettings {
             max_lifetime: Some(Self::DEFAULT_MAX_LIFETIME),
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             test_before_acquire: true,
+            test_before_acquire_idle: Self::DEFAULT_TEST_BEFORE_ACQUIRE_IDLE,
             lazy: false,
             statement_timeout: None,
             application_name: None,
@@ -127,6 +137,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("max_lifetime", &self.max_lifetime)
             .field("idle_timeout", &self.idle_timeout)
             .field("test_before_acquire", &self.test_before_acquire)
+            .field("test_before_acquire_idle", &self.test_before_acquire_idle)
             .field("lazy", &self.lazy)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)

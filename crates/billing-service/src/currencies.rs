@@ -8,6 +8,7 @@ use billing_repository::{Currencies, Executor, MAX_PER_PAGE, Page, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
 
@@ -73,6 +74,15 @@ impl Billing {
     /// units, first currency not default, a rebased rate out of range),
     /// [`BillingError::AlreadyExists`].
     pub async fn create_currency(&self, new: NewCurrency) -> Result<currency::Model, BillingError> {
+        let outcome = self.create_currency_unannounced(new).await;
+        self.announce(Catalogue::Currencies, outcome).await
+    }
+
+    /// As the public method, without announcing the change.
+    async fn create_currency_unannounced(
+        &self,
+        new: NewCurrency,
+    ) -> Result<currency::Model, BillingError> {
         let code = validate_currency_code(&new.code)?;
         let decimal_places = match new.decimal_places {
             Some(places) => places,
@@ -125,6 +135,18 @@ impl Billing {
     /// [`BillingError::NotFound`].
     pub async fn currency(&self, code: &str) -> Result<currency::Model, BillingError> {
         let code = code.trim().to_ascii_uppercase();
+        if let Some(copy) = self
+            .catalogue()
+            .currencies(self.db(), self.coordination())
+            .await?
+        {
+            return copy
+                .currencies
+                .iter()
+                .find(|c| c.code == code)
+                .cloned()
+                .ok_or_else(|| BillingError::not_found("currency", &code));
+        }
         Currencies::find_by_code(self.db(), &code)
             .await?
             .ok_or_else(|| BillingError::not_found("currency", &code))
@@ -139,7 +161,15 @@ impl Billing {
         page: u64,
         per_page: u64,
     ) -> Result<Page<currency::Model>, BillingError> {
-        Ok(Currencies::list(self.db(), page, per_page).await?)
+        page_offset(page, per_page)?;
+        match self
+            .catalogue()
+            .currencies(self.db(), self.coordination())
+            .await?
+        {
+            Some(copy) => page_of(copy.currencies.iter(), page, per_page),
+            None => Ok(Currencies::list(self.db(), page, per_page).await?),
+        }
     }
 
     /// Changes a currency. Making it the default is one transaction that
@@ -157,7 +187,24 @@ impl Billing {
         changes: CurrencyChanges,
         expected_version: Option<i32>,
     ) -> Result<currency::Model, BillingError> {
-        let id = self.currency(code).await?.id;
+        let outcome = self
+            .update_currency_unannounced(code, changes, expected_version)
+            .await;
+        self.announce(Catalogue::Currencies, outcome).await
+    }
+    /// As the public method, without announcing the change.
+    async fn update_currency_unannounced(
+        &self,
+        code: &str,
+        changes: CurrencyChanges,
+        expected_version: Option<i32>,
+    ) -> Result<currency::Model, BillingError> {
+        // From the database: a currency just created elsewhere is found.
+        let code = code.trim().to_ascii_uppercase();
+        let id = Currencies::find_by_code(self.db(), &code)
+            .await?
+            .ok_or_else(|| BillingError::not_found("currency", &code))?
+            .id;
         let name = changes.name.as_deref().map(valid_name).transpose()?;
         let symbol = changes
             .symbol

@@ -8,7 +8,7 @@ use billing_domain::entities::{subscription, user_invoice};
 use billing_domain::enums::InvoiceStatus;
 use billing_domain::plan_invoice_amounts;
 use billing_repository::{
-    Currencies, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
+    Currencies, Executor, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
 };
 use serde::{Deserialize, Serialize};
 
@@ -89,75 +89,17 @@ impl Billing {
         &self,
         new: NewInvoice,
     ) -> Result<user_invoice::Model, BillingError> {
-        let db = self.db();
         let at = self.now();
-        let user = Users::get(db, new.user_id).await?;
-        ensure_can_buy(&user)?;
-        let plan = Plans::get(db, new.plan_id).await?;
-        if let Some(subscription_id) = new.subscription_id {
-            let subscription = Subscriptions::find_by_id(db, subscription_id)
-                .await?
-                .ok_or_else(|| {
-                    BillingError::invalid(format!("subscription {subscription_id} does not exist"))
-                })?;
-            if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
-                return Err(BillingError::invalid(format!(
-                    "subscription {subscription_id} is not user {}'s subscription to plan {}",
-                    user.id, plan.id
-                )));
-            }
-        }
-        let code = new
-            .currency
-            .as_deref()
-            .map_or_else(|| plan.currency.clone(), |c| c.trim().to_ascii_uppercase());
-        let target = self.existing_currency(&code).await?;
-        let plan_currency = self.existing_currency(&plan.currency).await?;
-        let default = Currencies::find_default(db)
-            .await?
-            .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
-        let tax = match new.tax_code.as_deref() {
-            Some(code) => {
-                let tax = Taxes::find_by_code(db, code.trim())
-                    .await?
-                    .ok_or_else(|| BillingError::invalid(format!("unknown tax {code}")))?;
-                let history = TaxRates::history(db, tax.id).await?;
-                Some((tax, history))
-            }
-            None => None,
-        };
-        let amounts = plan_invoice_amounts(
-            &plan,
-            &target,
-            &default,
-            &plan_currency,
-            tax.as_ref().map(|(tax, history)| (tax, history.as_slice())),
-            at,
-        )?;
-        let invoice = user_invoice::Model {
-            id: 0,
-            user_id: user.id,
-            tarif_plan_id: plan.id,
-            subscription_id: new.subscription_id,
-            invoice_number: String::new(),
-            amount: amounts.gross.into(),
-            net_amount: amounts.net.into(),
-            tax_amount: amounts.tax.into(),
-            currency: target.code,
-            status: InvoiceStatus::Pending,
-            payment_method: None,
-            payment_reference: None,
-            invoiced_at: at,
-            paid_at: None,
-            expires_at: at.checked_add_signed(self.settings().invoice_payment_window),
-            fencing_token: None,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let expires_at = at.checked_add_signed(self.settings().invoice_payment_window);
+        // Everything the amounts depend on is read inside the invoice's own
+        // transaction, never from the catalogue cache: a price change
+        // acknowledged before this transaction began is what it charges.
         self.recording_transaction(move |tx| {
-            let invoice = invoice.clone();
-            Box::pin(async move { Ok(Some(Invoices::insert_numbered(tx, invoice).await?)) })
+            let new = new.clone();
+            Box::pin(async move {
+                let invoice = price_invoice(tx, &new, at, expires_at).await?;
+                Ok(Some(Invoices::insert_numbered(tx, invoice).await?))
+            })
         })
         .await
     }
@@ -379,15 +321,101 @@ impl Billing {
         })
         .await
     }
+}
 
+/// The pending invoice `new` asks for, priced at `at` from the rows as
+/// `tx` reads them: the user, plan, subscription, currencies and tax rate
+/// history.
+async fn price_invoice(
+    tx: &Transaction,
+    new: &NewInvoice,
+    at: chrono::DateTime<chrono::Utc>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<user_invoice::Model, BillingError> {
+    let user = Users::get(tx, new.user_id).await?;
+    ensure_can_buy(&user)?;
+    let plan = Plans::get(tx, new.plan_id).await?;
+    if let Some(subscription_id) = new.subscription_id {
+        let subscription = Subscriptions::find_by_id(tx, subscription_id)
+            .await?
+            .ok_or_else(|| {
+                BillingError::invalid(format!("subscription {subscription_id} does not exist"))
+            })?;
+        if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
+            return Err(BillingError::invalid(format!(
+                "subscription {subscription_id} is not user {}'s subscription to plan {}",
+                user.id, plan.id
+            )));
+        }
+    }
+    let code = new
+        .currency
+        .as_deref()
+        .map_or_else(|| plan.currency.clone(), |c| c.trim().to_ascii_uppercase());
+    let target = existing_currency(tx, &code).await?;
+    let plan_currency = existing_currency(tx, &plan.currency).await?;
+    let default = Currencies::find_default(tx)
+        .await?
+        .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
+    let tax = match new.tax_code.as_deref() {
+        Some(code) => {
+            let tax = Taxes::find_by_code(tx, code.trim())
+                .await?
+                .ok_or_else(|| BillingError::invalid(format!("unknown tax {code}")))?;
+            let history = TaxRates::history(tx, tax.id).await?;
+            Some((tax, history))
+        }
+        None => None,
+    };
+    let amounts = plan_invoice_amounts(
+        &plan,
+        &target,
+        &default,
+        &plan_currency,
+        tax.as_ref().map(|(tax, history)| (tax, history.as_slice())),
+        at,
+    )?;
+    Ok(user_invoice::Model {
+        id: 0,
+        user_id: user.id,
+        tarif_plan_id: plan.id,
+        subscription_id: new.subscription_id,
+        invoice_number: String::new(),
+        amount: amounts.gross.into(),
+        net_amount: amounts.net.into(),
+        tax_amount: amounts.tax.into(),
+        currency: target.code,
+        status: InvoiceStatus::Pending,
+        payment_method: None,
+        payment_reference: None,
+        invoiced_at: at,
+        paid_at: None,
+        expires_at,
+        fencing_token: None,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    })
+}
+
+impl Billing {
+    /// The currency `code`, read from the database now.
     pub(crate) async fn existing_currency(
         &self,
         code: &str,
     ) -> Result<billing_domain::entities::currency::Model, BillingError> {
-        Currencies::find_by_code(self.db(), code)
-            .await?
-            .ok_or_else(|| BillingError::invalid(format!("unknown currency {code}")))
+        existing_currency(self.db(), code).await
     }
+}
+
+/// The currency `code` as `exec` reads it; unknown is a validation error.
+async fn existing_currency<X: Executor>(
+    exec: &X,
+    code: &str,
+) -> Result<billing_domain::entities::currency::Model, BillingError> {
+    Currencies::find_by_code(exec, code)
+        .await?
+        .ok_or_else(|| BillingError::invalid(format!("unknown currency {code}")))
 }
 
 /// Refuses a payment whose method the schema cannot store, before any lock

@@ -26,6 +26,7 @@
 //! # let _ = plans; Ok(()) }
 //! ```
 
+mod catalogue;
 mod clock;
 mod currencies;
 mod cycle;
@@ -48,6 +49,7 @@ use billing_concurrency::Coordination;
 use billing_repository::Database;
 
 pub use billing_repository::Page;
+pub use catalogue::{Catalogue, CatalogueStats, MAX_CACHED_ROWS};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use currencies::{CurrencyChanges, NewCurrency};
 pub use cycle::{
@@ -88,7 +90,21 @@ pub struct BillingSettings {
     /// [`BillingError::Overloaded`] instead of queueing without limit.
     /// At least 1 (0 counts as 1).
     pub password_hash_queue: usize,
+    /// Whether plans, currencies and taxes are served from this instance's
+    /// catalogue cache (see [`Billing::catalogue_stats`]); `true` by
+    /// default. Off, every read goes to the database.
+    pub catalogue_cache: bool,
+    /// The bound on how stale a cached catalogue read may be: a read that
+    /// starts longer than this after a catalogue write was acknowledged
+    /// (on any instance sharing the coordination backend) sees the write;
+    /// on the writing instance, every later read sees it. Each instance
+    /// reads a catalogue's generation from the backend at most once per
+    /// this interval, per catalogue, while it is being read.
+    pub catalogue_refresh: Duration,
 }
+
+/// The default of [`BillingSettings::catalogue_refresh`].
+pub const DEFAULT_CATALOGUE_REFRESH: Duration = Duration::from_millis(20);
 
 /// The default of [`BillingSettings::password_hash_queue`]: with about
 /// 30 ms per argon2id hash, a full queue is served within about a second.
@@ -104,6 +120,8 @@ impl Default for BillingSettings {
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             idempotency_in_flight_ttl: Duration::from_secs(60),
             password_hash_queue: DEFAULT_PASSWORD_HASH_QUEUE,
+            catalogue_cache: true,
+            catalogue_refresh: DEFAULT_CATALOGUE_REFRESH,
         }
     }
 }
@@ -122,6 +140,7 @@ struct Inner {
     settings: BillingSettings,
     hasher: users::PasswordHasher,
     clock: Arc<dyn Clock>,
+    catalogue: catalogue::CatalogueCache,
 }
 
 impl Billing {
@@ -147,6 +166,10 @@ impl Billing {
                 db,
                 coordination,
                 hasher: users::PasswordHasher::new(settings.password_hash_queue),
+                catalogue: catalogue::CatalogueCache::new(
+                    settings.catalogue_cache,
+                    settings.catalogue_refresh,
+                ),
                 settings,
                 clock,
             }),
@@ -175,6 +198,28 @@ impl Billing {
     #[must_use]
     pub fn settings(&self) -> &BillingSettings {
         &self.inner.settings
+    }
+
+    /// What this instance's catalogue cache has done so far (for metrics).
+    #[must_use]
+    pub fn catalogue_stats(&self) -> CatalogueStats {
+        self.inner.catalogue.stats()
+    }
+
+    /// Tells every instance that `catalogue` changed, for a change written
+    /// without these use cases (straight through `billing-repository`, as
+    /// a start-up seed does): this instance forgets its copy at once, the
+    /// others within [`BillingSettings::catalogue_refresh`]. The use cases
+    /// do this themselves.
+    pub async fn catalogue_changed(&self, catalogue: Catalogue) {
+        self.inner
+            .catalogue
+            .changed(catalogue, &self.inner.coordination)
+            .await;
+    }
+
+    fn catalogue(&self) -> &catalogue::CatalogueCache {
+        &self.inner.catalogue
     }
 
     fn db(&self) -> &Database {

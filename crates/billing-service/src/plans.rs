@@ -12,6 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::currencies::all_currencies;
 use crate::text::{optional_text, valid_text};
 use crate::{Billing, BillingError, now};
@@ -149,11 +150,13 @@ impl Billing {
             version: 1,
         };
         normalise_and_validate(&mut plan, &currencies)?;
-        self.recording_transaction(move |tx| {
-            let plan = plan.clone();
-            Box::pin(async move { Ok(Some(Plans::insert(tx, plan).await?)) })
-        })
-        .await
+        let created = self
+            .recording_transaction(move |tx| {
+                let plan = plan.clone();
+                Box::pin(async move { Ok(Some(Plans::insert(tx, plan).await?)) })
+            })
+            .await;
+        self.announce(Catalogue::Plans, created).await
     }
 
     /// The plan named by id or slug.
@@ -161,6 +164,21 @@ impl Billing {
     /// # Errors
     /// [`BillingError::NotFound`].
     pub async fn plan(&self, plan: &PlanRef) -> Result<tarif_plan::Model, BillingError> {
+        if let Some(copy) = self
+            .catalogue()
+            .plans(self.db(), self.coordination())
+            .await?
+        {
+            let found = copy.plans.iter().find(|p| match plan {
+                PlanRef::Id(id) => p.id == *id,
+                PlanRef::Slug(slug) => p.slug == *slug,
+            });
+            return match (found, plan) {
+                (Some(found), PlanRef::Id(_) | PlanRef::Slug(_)) => Ok(found.clone()),
+                (None, PlanRef::Id(id)) => Err(BillingError::not_found("tarif_plan", id)),
+                (None, PlanRef::Slug(slug)) => Err(BillingError::not_found("tarif_plan", slug)),
+            };
+        }
         match plan {
             PlanRef::Id(id) => Ok(Plans::get(self.db(), *id).await?),
             PlanRef::Slug(slug) => Plans::find_by_slug(self.db(), slug)
@@ -179,7 +197,21 @@ impl Billing {
         page: u64,
         per_page: u64,
     ) -> Result<Page<tarif_plan::Model>, BillingError> {
-        Ok(Plans::list(self.db(), include_inactive, page, per_page).await?)
+        page_offset(page, per_page)?;
+        match self
+            .catalogue()
+            .plans(self.db(), self.coordination())
+            .await?
+        {
+            Some(copy) => page_of(
+                copy.plans
+                    .iter()
+                    .filter(|p| include_inactive || p.is_active),
+                page,
+                per_page,
+            ),
+            None => Ok(Plans::list(self.db(), include_inactive, page, per_page).await?),
+        }
     }
 
     /// Changes a plan.
@@ -205,40 +237,42 @@ impl Billing {
             .map(|f| valid_features(Some(f)))
             .transpose()?;
         let prices = changes.prices.map(to_plan_prices);
-        self.update_versioned::<tarif_plan::Entity, _>(id, expected_version, |plan| {
-            if let Some(name) = &name {
-                plan.name.clone_from(name);
-            }
-            if let Some(slug) = &slug {
-                plan.slug.clone_from(slug);
-            }
-            if let Some(description) = &changes.description {
-                plan.description = optional_text(Some(description));
-            }
-            if let Some(price) = changes.price {
-                plan.price = price.into();
-            }
-            if let Some(currency) = &changes.currency {
-                plan.currency = currency.trim().to_ascii_uppercase();
-            }
-            if let Some(period) = changes.billing_period {
-                plan.billing_period = period;
-            }
-            if let Some(features) = &features {
-                plan.features.clone_from(features);
-            }
-            if let Some(active) = changes.is_active {
-                plan.is_active = active;
-            }
-            if let Some(order) = changes.sort_order {
-                plan.sort_order = order;
-            }
-            if let Some(prices) = &prices {
-                plan.prices.clone_from(prices);
-            }
-            normalise_and_validate(plan, &currencies)
-        })
-        .await
+        let updated = self
+            .update_versioned::<tarif_plan::Entity, _>(id, expected_version, |plan| {
+                if let Some(name) = &name {
+                    plan.name.clone_from(name);
+                }
+                if let Some(slug) = &slug {
+                    plan.slug.clone_from(slug);
+                }
+                if let Some(description) = &changes.description {
+                    plan.description = optional_text(Some(description));
+                }
+                if let Some(price) = changes.price {
+                    plan.price = price.into();
+                }
+                if let Some(currency) = &changes.currency {
+                    plan.currency = currency.trim().to_ascii_uppercase();
+                }
+                if let Some(period) = changes.billing_period {
+                    plan.billing_period = period;
+                }
+                if let Some(features) = &features {
+                    plan.features.clone_from(features);
+                }
+                if let Some(active) = changes.is_active {
+                    plan.is_active = active;
+                }
+                if let Some(order) = changes.sort_order {
+                    plan.sort_order = order;
+                }
+                if let Some(prices) = &prices {
+                    plan.prices.clone_from(prices);
+                }
+                normalise_and_validate(plan, &currencies)
+            })
+            .await;
+        self.announce(Catalogue::Plans, updated).await
     }
 }
 

@@ -7,6 +7,7 @@ use billing_repository::{Page, TaxRates, Taxes};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::text::{optional_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
@@ -78,6 +79,12 @@ impl Billing {
     /// [`BillingError::Validation`] (bad code, rate or country),
     /// [`BillingError::AlreadyExists`] (code taken).
     pub async fn create_tax(&self, new: NewTax) -> Result<tax::Model, BillingError> {
+        let outcome = self.create_tax_unannounced(new).await;
+        self.announce(Catalogue::Taxes, outcome).await
+    }
+
+    /// As the public method, without announcing the change.
+    async fn create_tax_unannounced(&self, new: NewTax) -> Result<tax::Model, BillingError> {
         let at = now();
         let tax = tax::Model {
             id: 0,
@@ -110,6 +117,18 @@ impl Billing {
     /// # Errors
     /// [`BillingError::NotFound`].
     pub async fn tax(&self, id: i64) -> Result<tax::Model, BillingError> {
+        if let Some(copy) = self
+            .catalogue()
+            .taxes(self.db(), self.coordination())
+            .await?
+        {
+            return copy
+                .taxes
+                .iter()
+                .find(|t| t.id == id)
+                .cloned()
+                .ok_or_else(|| BillingError::not_found("tax", id));
+        }
         Ok(Taxes::get(self.db(), id).await?)
     }
 
@@ -122,7 +141,15 @@ impl Billing {
         page: u64,
         per_page: u64,
     ) -> Result<Page<tax::Model>, BillingError> {
-        Ok(Taxes::list(self.db(), page, per_page).await?)
+        page_offset(page, per_page)?;
+        match self
+            .catalogue()
+            .taxes(self.db(), self.coordination())
+            .await?
+        {
+            Some(copy) => page_of(copy.taxes.iter(), page, per_page),
+            None => Ok(Taxes::list(self.db(), page, per_page).await?),
+        }
     }
 
     /// The rate history of tax `id`, newest first.
@@ -130,6 +157,16 @@ impl Billing {
     /// # Errors
     /// [`BillingError::NotFound`].
     pub async fn tax_rates(&self, id: i64) -> Result<Vec<tax_rate::Model>, BillingError> {
+        if let Some(copy) = self
+            .catalogue()
+            .taxes(self.db(), self.coordination())
+            .await?
+        {
+            if !copy.taxes.iter().any(|t| t.id == id) {
+                return Err(BillingError::not_found("tax", id));
+            }
+            return Ok(copy.rates.get(&id).cloned().unwrap_or_default());
+        }
         Taxes::get(self.db(), id).await?;
         Ok(TaxRates::history(self.db(), id).await?)
     }
@@ -141,6 +178,18 @@ impl Billing {
     /// [`BillingError::NotFound`], [`BillingError::VersionMismatch`],
     /// [`BillingError::Validation`].
     pub async fn update_tax(
+        &self,
+        id: i64,
+        changes: TaxChanges,
+        expected_version: Option<i32>,
+    ) -> Result<tax::Model, BillingError> {
+        let outcome = self
+            .update_tax_unannounced(id, changes, expected_version)
+            .await;
+        self.announce(Catalogue::Taxes, outcome).await
+    }
+    /// As the public method, without announcing the change.
+    async fn update_tax_unannounced(
         &self,
         id: i64,
         changes: TaxChanges,

@@ -261,7 +261,10 @@ pub async fn restart(app: &TestApp) -> anyhow::Result<TestApp> {
 }
 
 /// Spawns one instance over `db`.
-async fn spawn_instance(db: Arc<TestDatabase>, options: TestOptions) -> anyhow::Result<TestApp> {
+pub async fn spawn_instance(
+    db: Arc<TestDatabase>,
+    options: TestOptions,
+) -> anyhow::Result<TestApp> {
     init_test_logging();
     let settings = test_settings(&db, &options)?;
     let uses_redis = settings.redis_url.is_some();

@@ -7,6 +7,7 @@
 
 mod auth;
 mod cases;
+mod catalogue_cache;
 mod configuration;
 mod connection_budget;
 mod currencies;

@@ -26,6 +26,8 @@ pub(crate) struct EmbeddedStore {
     /// A lock name, or a record's scope and key, always maps to one shard.
     shards: Box<[Mutex<State>]>,
     hasher: RandomState,
+    /// Generation counter per name (see `Coordination::generation`).
+    generations: Mutex<HashMap<String, u64>>,
 }
 
 struct State {
@@ -77,7 +79,30 @@ impl EmbeddedStore {
                 })
                 .collect(),
             hasher: RandomState::new(),
+            generations: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The generation of `name`: 0 until first bumped.
+    pub(crate) fn generation(&self, name: &str) -> u64 {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Raises the generation of `name` (never below the clock in
+    /// microseconds, as the Redis script does) and returns it.
+    pub(crate) fn bump_generation(&self, name: &str) -> u64 {
+        let mut generations = self
+            .generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let generation = generations.entry(name.to_owned()).or_insert(0);
+        *generation = (*generation + 1).max(clock_micros());
+        *generation
     }
 
     pub(crate) fn settings(&self) -> &EmbeddedSettings {

@@ -75,6 +75,26 @@ impl Backend {
         }
     }
 
+    pub(crate) async fn generation(&self, name: &str) -> Result<u64> {
+        match self {
+            Self::Redis(store) => store.generation(name).await,
+            Self::Embedded(store) => {
+                cooperate().await;
+                Ok(store.generation(name))
+            }
+        }
+    }
+
+    pub(crate) async fn bump_generation(&self, name: &str) -> Result<u64> {
+        match self {
+            Self::Redis(store) => store.bump_generation(name).await,
+            Self::Embedded(store) => {
+                cooperate().await;
+                Ok(store.bump_generation(name))
+            }
+        }
+    }
+
     /// One attempt to take the lock: the fencing token if it was free.
     pub(crate) async fn try_acquire(
         &self,
@@ -148,6 +168,47 @@ impl Backend {
                 ),
             },
         }
+    }
+
+    /// Releases a lock that a failed acquire (Redis unreachable, a reply
+    /// lost) may have taken after all: the acquire request can reach Redis
+    /// late, e.g. when a hung connection resumes, and would then hold the
+    /// lock until its TTL with nobody to release it. So, in the background,
+    /// the release is tried again while Redis cannot be reached (with
+    /// growing pauses, until `ttl` has passed); once Redis answers, it is
+    /// sent once more a moment later, in case the late acquire arrives
+    /// after the first answer. The release only deletes a lock holding
+    /// `token`, so it never touches another holder's lock.
+    pub(crate) fn release_after_failed_acquire(&self, name: String, token: Token, ttl: Duration) {
+        let Self::Redis(store) = self else {
+            // In process, an acquire either happened or did not.
+            self.release_in_background(name, token, 0);
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(lock = %name, "a failed acquire outside a tokio runtime may hold its lock until its TTL");
+            return;
+        };
+        let store = Arc::clone(store);
+        drop(runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + ttl;
+            let mut pause = Duration::from_millis(100);
+            let mut answered = 0;
+            while answered < 2 && tokio::time::Instant::now() < deadline {
+                match store.release(&name, token, 0).await {
+                    Ok(true) => {
+                        tracing::debug!(lock = %name, "released a lock taken by a failed acquire");
+                        return;
+                    }
+                    Ok(false) => {
+                        answered += 1;
+                        pause = Duration::from_secs(1);
+                    }
+                    Err(_) => pause = (pause * 2).min(Duration::from_secs(1)),
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }));
     }
 
     pub(crate) async fn begin(

@@ -6,6 +6,9 @@
 //! - `<p>:fence:{<name>}`: the last fencing token handed out (a counter
 //!   without TTL, so tokens never go back; Redis must not evict it, i.e.
 //!   run with `noeviction` or a `volatile-*` policy);
+//! - `<p>:gen:<name>`: a generation counter (no TTL either), raised by
+//!   every change of what it names and read by every instance that caches
+//!   it;
 //! - `<p>:idem:<len(scope)>:<scope>:<key>`: an idempotency record, a hash
 //!   `state` (`inflight`/`done`), `fp`, `owner`, then `status`, `headers`,
 //!   `body` once done.
@@ -58,6 +61,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return tonumber(redis.call('GET', KEYS[2]))
 end
 return 0
+",
+    )
+});
+
+/// `INCR` of a generation counter, raised to the server's clock in
+/// microseconds when it is behind it, so that a counter lost in a restart
+/// never comes back to a value an instance saw before the restart.
+static BUMP_GENERATION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local generation = redis.call('INCR', KEYS[1])
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+if generation < floor then
+  generation = floor
+  redis.call('SET', KEYS[1], string.format('%d', floor))
+end
+return generation
 ",
     )
 });
@@ -201,6 +222,35 @@ impl RedisStore {
     fn record_key(&self, scope: &str, key: &str) -> String {
         let prefix = &self.settings.key_prefix;
         format!("{prefix}:idem:{}:{scope}:{key}", scope.len())
+    }
+
+    fn generation_key(&self, name: &str) -> String {
+        let prefix = &self.settings.key_prefix;
+        format!("{prefix}:gen:{name}")
+    }
+
+    pub(crate) async fn generation(&self, name: &str) -> Result<u64> {
+        let mut get = cmd("GET");
+        get.arg(self.generation_key(name));
+        let generation: Option<u64> = self
+            .client
+            .run("generation read", |mut connection| {
+                let get = &get;
+                async move { get.query_async(&mut connection).await }
+            })
+            .await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    pub(crate) async fn bump_generation(&self, name: &str) -> Result<u64> {
+        let mut invocation = BUMP_GENERATION.prepare_invoke();
+        invocation.key(self.generation_key(name));
+        self.client
+            .run("generation bump", |mut connection| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {

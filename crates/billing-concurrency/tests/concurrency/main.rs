@@ -7,6 +7,7 @@
 //! set and the server does not answer, they fail.
 
 mod cluster;
+mod generations;
 mod idempotency;
 mod locks;
 mod proxy;

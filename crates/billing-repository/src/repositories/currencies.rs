@@ -1,11 +1,11 @@
 //! [`Currencies`]: currencies by ISO 4217 code, and the default one.
 
 use billing_domain::entities::currency;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::database::Executor;
 use crate::error::RepositoryError;
-use crate::repository::{Page, Repository, fetch_one, paginate};
+use crate::repository::{Page, Repository, fetch_all, fetch_one, paginate};
 
 /// The repository of `currency`.
 pub type Currencies = Repository<currency::Entity>;
@@ -56,6 +56,24 @@ impl Repository<currency::Entity> {
             currency::Entity::find().order_by_asc(currency::Column::Code),
             page,
             per_page,
+        )
+        .await
+    }
+
+    /// Every currency by code (the order of [`Self::list`]), at most
+    /// `limit` of them (a catalogue cache loads them whole).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Database`].
+    pub async fn all_by_code<X: Executor>(
+        exec: &X,
+        limit: u64,
+    ) -> Result<Vec<currency::Model>, RepositoryError> {
+        fetch_all(
+            exec,
+            currency::Entity::find()
+                .order_by_asc(currency::Column::Code)
+                .limit(limit),
         )
         .await
     }

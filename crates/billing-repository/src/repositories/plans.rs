@@ -1,7 +1,7 @@
 //! [`Plans`]: tariff plans by slug, and the active ones in listing order.
 
 use billing_domain::entities::tarif_plan;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use crate::database::Executor;
 use crate::error::RepositoryError;
@@ -65,5 +65,21 @@ impl Repository<tarif_plan::Entity> {
             select = select.filter(tarif_plan::Column::IsActive.eq(true));
         }
         paginate(exec, in_listing_order(select), page, per_page).await
+    }
+
+    /// Every plan, active or not, in listing order, at most `limit` of them
+    /// (a catalogue cache loads them whole).
+    ///
+    /// # Errors
+    /// As [`Self::find_by_slug`].
+    pub async fn all_in_listing_order<X: Executor>(
+        exec: &X,
+        limit: u64,
+    ) -> Result<Vec<tarif_plan::Model>, RepositoryError> {
+        fetch_all(
+            exec,
+            in_listing_order(tarif_plan::Entity::find()).limit(limit),
+        )
+        .await
     }
 }

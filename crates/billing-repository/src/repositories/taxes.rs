@@ -5,7 +5,7 @@
 use billing_domain::entities::{tax, tax_rate};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::database::Executor;
 use crate::error::RepositoryError;
@@ -74,7 +74,47 @@ impl Repository<tax::Entity> {
     }
 }
 
+impl Repository<tax::Entity> {
+    /// Every tax by code (the order of [`Self::list`]), at most `limit` of
+    /// them (a catalogue cache loads them whole).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Database`].
+    pub async fn all_by_code<X: Executor>(
+        exec: &X,
+        limit: u64,
+    ) -> Result<Vec<tax::Model>, RepositoryError> {
+        fetch_all(
+            exec,
+            tax::Entity::find()
+                .order_by_asc(tax::Column::Code)
+                .limit(limit),
+        )
+        .await
+    }
+}
+
 impl Repository<tax_rate::Entity> {
+    /// Every rate of every tax, by tax id, each tax's newest first (the
+    /// order of [`Self::history`]), at most `limit` of them.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unavailable`] or [`RepositoryError::Database`].
+    pub async fn all_histories<X: Executor>(
+        exec: &X,
+        limit: u64,
+    ) -> Result<Vec<tax_rate::Model>, RepositoryError> {
+        fetch_all(
+            exec,
+            tax_rate::Entity::find()
+                .order_by_asc(tax_rate::Column::TaxId)
+                .order_by_desc(tax_rate::Column::ValidFrom)
+                .order_by_desc(tax_rate::Column::Id)
+                .limit(limit),
+        )
+        .await
+    }
+
     /// The rate of tax `tax_id` in force at `at`: `valid_from <= at` and
     /// (`valid_to` open or `at < valid_to`). Should overlapping rates exist,
     /// the one that started last wins.

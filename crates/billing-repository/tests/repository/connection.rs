@@ -207,3 +207,110 @@ async fn save_is_a_single_statement(test_db: TestDatabase) -> anyhow::Result<()>
     Ok(())
 }
 billing_test_support::test_on_each_backend!(save_is_a_single_statement);
+
+/// The name of the PostgreSQL database of `test_db`.
+fn database_name(test_db: &TestDatabase) -> String {
+    let path = test_db.url().rsplit('/').next().unwrap_or_default();
+    path.split('?').next().unwrap_or_default().to_owned()
+}
+
+/// The backend process id of a connection of `db` (there is one).
+async fn backend_pid(db: &billing_repository::Database) -> Result<String, sea_orm::DbErr> {
+    let row = db
+        .connection()
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_backend_pid()::text",
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("no pid".to_owned()))?;
+    row.try_get_by_index::<String>(0)
+        .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+}
+
+/// Ends the backend `pid` and waits until it is gone.
+async fn terminate(plain: &sea_orm::DatabaseConnection, pid: &str) -> anyhow::Result<()> {
+    plain
+        .execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
+        .await?;
+    for _ in 0..200 {
+        let left = show(
+            plain,
+            &format!("SELECT count(*)::text FROM pg_stat_activity WHERE pid = {pid}"),
+        )
+        .await?;
+        if left == "0" {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("backend {pid} did not end")
+}
+
+/// A transaction's only round trip before its first statement is `BEGIN`:
+/// the connection already defaults to READ COMMITTED, so no
+/// `SET TRANSACTION` follows it (PostgreSQL only; SQLite has none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_sends_no_set_transaction() -> anyhow::Result<()> {
+    let Some(test_db) = TestDatabase::create(billing_test_support::Backend::Postgres).await? else {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL test not run");
+        return Ok(());
+    };
+    let db = setup(&test_db).await?;
+    let plain = test_db.connect().await?;
+    let tx = db.begin().await?;
+    let last = show(
+        &plain,
+        &format!(
+            "SELECT query FROM pg_stat_activity WHERE datname = '{}' \
+             AND state = 'idle in transaction'",
+            database_name(&test_db)
+        ),
+    )
+    .await?;
+    assert_eq!(last.trim(), "BEGIN", "the transaction's last statement");
+    assert_eq!(
+        show(tx.connection(), "SHOW transaction_isolation").await?,
+        "read committed"
+    );
+    tx.rollback().await?;
+    plain.close().await?;
+    Ok(())
+}
+
+/// A connection in steady use is handed out without a check (its first
+/// use after the server dropped it fails); one idle past
+/// `test_before_acquire_idle` is checked first and replaced when dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_idle_connections_are_checked_before_use() -> anyhow::Result<()> {
+    let Some(test_db) = TestDatabase::create(billing_test_support::Backend::Postgres).await? else {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL test not run");
+        return Ok(());
+    };
+    setup(&test_db).await?.close().await?;
+    let plain = test_db.connect().await?;
+
+    // A window far longer than this test: no check happens.
+    let mut settings = crate::common::test_settings(&test_db, 1);
+    settings.test_before_acquire_idle = Duration::from_secs(60);
+    let busy = connect(&settings).await?;
+    let pid = backend_pid(&busy).await?;
+    terminate(&plain, &pid).await?;
+    assert!(
+        backend_pid(&busy).await.is_err(),
+        "a connection used within the window was checked before use"
+    );
+    busy.close().await?;
+
+    // A short window: the idle, dead connection is found and replaced.
+    settings.test_before_acquire_idle = Duration::from_millis(50);
+    let idle = connect(&settings).await?;
+    let pid = backend_pid(&idle).await?;
+    terminate(&plain, &pid).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let replaced = backend_pid(&idle).await?;
+    assert_ne!(replaced, pid);
+    idle.close().await?;
+    plain.close().await?;
+    Ok(())
+}

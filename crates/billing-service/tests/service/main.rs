@@ -5,6 +5,7 @@
 mod support;
 
 mod catalogue;
+mod catalogue_cache;
 mod cycle;
 mod cycle_bench;
 mod erasure;
