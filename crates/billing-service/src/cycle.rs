@@ -40,7 +40,6 @@ use billing_domain::entities::{
     currency, subscription, subscription_renewal, tarif_plan, tax, tax_rate, user_invoice,
 };
 use billing_domain::enums::{DunningOutcome, InvoiceStatus, SubscriptionStatus};
-use billing_domain::plan_invoice_amounts;
 use billing_repository::{
     Currencies, DunningAttempts, Invoices, Plans, RenewalContext, Renewals, Subscriptions,
     TaxRates, Taxes, UserDetailsRepository, Users,
@@ -48,6 +47,7 @@ use billing_repository::{
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::invoices::{InvoicePricing, pending_invoice};
 use crate::subscriptions::ensure_can_buy;
 use crate::{Billing, BillingError, BoxError, IdempotencyKey, Payment};
 
@@ -667,35 +667,19 @@ impl Billing {
             Some(country) => cache.tax(self, &country).await?,
             None => None,
         };
-        let amounts = plan_invoice_amounts(
-            &plan,
-            &target,
-            &default,
-            &plan_currency,
-            tax.as_ref().map(|(tax, history)| (tax, history.as_slice())),
+        let invoice = pending_invoice(
+            user.id,
+            Some(subscription.id),
+            &InvoicePricing {
+                plan: &plan,
+                target,
+                plan_currency: &plan_currency,
+                default: &default,
+                tax: tax.as_ref(),
+            },
             at,
+            at.checked_add_signed(self.settings().invoice_payment_window),
         )?;
-        let invoice = user_invoice::Model {
-            id: 0,
-            user_id: user.id,
-            tarif_plan_id: plan.id,
-            subscription_id: Some(subscription.id),
-            invoice_number: String::new(),
-            amount: amounts.gross.into(),
-            net_amount: amounts.net.into(),
-            tax_amount: amounts.tax.into(),
-            currency: target.code,
-            status: InvoiceStatus::Pending,
-            payment_method: None,
-            payment_reference: None,
-            invoiced_at: at,
-            paid_at: None,
-            expires_at: at.checked_add_signed(self.settings().invoice_payment_window),
-            fencing_token: None,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
         let subscription_id = subscription.id;
         let issued = self
             .retrying_transaction(move |tx| {

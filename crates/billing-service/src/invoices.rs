@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use billing_concurrency::LockGuard;
-use billing_domain::entities::{subscription, user_invoice};
+use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate, user_invoice};
 use billing_domain::enums::InvoiceStatus;
 use billing_domain::plan_invoice_amounts;
 use billing_repository::{
@@ -367,24 +367,62 @@ async fn price_invoice(
         }
         None => None,
     };
+    pending_invoice(
+        user.id,
+        new.subscription_id,
+        &InvoicePricing {
+            plan: &plan,
+            target,
+            plan_currency: &plan_currency,
+            default: &default,
+            tax: tax.as_ref(),
+        },
+        at,
+        expires_at,
+    )
+}
+
+/// The rows an invoice is priced from.
+pub(crate) struct InvoicePricing<'a> {
+    /// The plan invoiced.
+    pub(crate) plan: &'a tarif_plan::Model,
+    /// The currency of the invoice.
+    pub(crate) target: currency::Model,
+    /// The plan's own currency.
+    pub(crate) plan_currency: &'a currency::Model,
+    /// The default currency (the base of the exchange rates).
+    pub(crate) default: &'a currency::Model,
+    /// The tax to apply and its rate history, if any.
+    pub(crate) tax: Option<&'a (tax::Model, Vec<tax_rate::Model>)>,
+}
+
+/// The pending invoice of `user_id` for `pricing`'s plan, priced by the
+/// domain's rules at `at`, numbered later (in its transaction).
+pub(crate) fn pending_invoice(
+    user_id: i64,
+    subscription_id: Option<i64>,
+    pricing: &InvoicePricing<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<user_invoice::Model, BillingError> {
     let amounts = plan_invoice_amounts(
-        &plan,
-        &target,
-        &default,
-        &plan_currency,
-        tax.as_ref().map(|(tax, history)| (tax, history.as_slice())),
+        pricing.plan,
+        &pricing.target,
+        pricing.default,
+        pricing.plan_currency,
+        pricing.tax.map(|(tax, history)| (tax, history.as_slice())),
         at,
     )?;
     Ok(user_invoice::Model {
         id: 0,
-        user_id: user.id,
-        tarif_plan_id: plan.id,
-        subscription_id: new.subscription_id,
+        user_id,
+        tarif_plan_id: pricing.plan.id,
+        subscription_id,
         invoice_number: String::new(),
         amount: amounts.gross.into(),
         net_amount: amounts.net.into(),
         tax_amount: amounts.tax.into(),
-        currency: target.code,
+        currency: pricing.target.code.clone(),
         status: InvoiceStatus::Pending,
         payment_method: None,
         payment_reference: None,
