@@ -300,10 +300,12 @@ impl CycleRunner {
         report: &mut CycleReport,
     ) -> Result<(), BillingError> {
         let horizon = now + self.settings.renewal_lead;
-        let cache = Arc::new(PricingCache::default());
         let mut after = None;
         loop {
             lease.keep().await?;
+            // Read afresh for every batch, so a price change made during a
+            // pass reaches the renewals of its next batch.
+            let cache = Arc::new(PricingCache::default());
             let due =
                 Subscriptions::due_for_renewal(self.billing.db(), horizon, after, self.batch())
                     .await?;
@@ -627,7 +629,7 @@ impl Billing {
     }
 
     /// [`Self::renew_subscription`] reading plans, currencies and taxes
-    /// through `cache` (one pass reads each once) and the subscriber, the
+    /// through `cache` (one batch reads each once) and the subscriber, the
     /// subscription's currency and the country from `context` (read for a
     /// whole batch) when given.
     async fn renew_with(
@@ -706,8 +708,9 @@ const RENEWAL_CONCURRENCY: usize = 8;
 /// A tax and its rate history, newest first.
 type TaxWithHistory = (tax::Model, Vec<tax_rate::Model>);
 
-/// What one pass reads once for all its renewals: plans, currencies, the
-/// default currency and the country taxes with their rate history.
+/// What one batch of renewals reads once for all of them: plans,
+/// currencies, the default currency and the country taxes with their rate
+/// history.
 #[derive(Debug, Default)]
 struct PricingCache {
     plans: Mutex<HashMap<i64, tarif_plan::Model>>,
