@@ -927,30 +927,7 @@ fn parse_non_empty(value: &str) -> Result<String, String> {
     }
 }
 
-/// `scheme://user:***@host/…`: a URL with its password hidden, for logs and
-/// messages.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(redact_one_url)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn redact_one_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
+pub use billing_secrets::redact_url;
 
 #[cfg(test)]
 mod tests {

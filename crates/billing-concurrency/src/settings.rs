@@ -149,28 +149,7 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// The URL (or comma-separated URLs) with any password replaced by `***`,
-/// for logs.
-pub(crate) fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(redact_one_url)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn redact_one_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
-}
+pub(crate) use billing_secrets::redact_url;
 
 /// Settings of the embedded (in-process) backend.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -166,8 +166,13 @@ fn settings_that_do_not_fit_together_stop_the_start_with_one_line() -> anyhow::R
             &[("DATABASE_URL", "mysql://u:hunter2@h/db")],
             "DATABASE_URL",
         ),
+        (
+            &[("DATABASE_URL", "mysql://u@h/db?password=hunter2")],
+            "DATABASE_URL",
+        ),
         (&[("DATABASE_URL", "")], "DATABASE_URL"),
         (&[("REDIS_URL", "")], "REDIS_URL"),
+        (&[("REDIS_URL", "http://h/?token=hunter2")], "REDIS_URL"),
         (&[("REDIS_URL", "http://u:hunter2@h")], "REDIS_URL"),
         (
             &[(
