@@ -45,6 +45,7 @@ pub mod lifecycle;
 pub mod money;
 pub mod period;
 pub mod pricing;
+pub mod rate_history;
 pub mod taxation;
 
 pub use entities::tarif_plan::PlanPrices;

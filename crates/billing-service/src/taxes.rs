@@ -1,16 +1,18 @@
 //! Taxes and their rate history: a rate change closes the open rate and
-//! opens a new one in the same transaction as the tax's own change.
+//! opens a new one (`billing_domain::rate_history::change_rate`) in the same
+//! transaction as the tax's own change.
 
 use billing_domain::entities::{tax, tax_rate};
+use billing_domain::rate_history::{RateChange, change_rate};
 use billing_domain::validate_country_code;
-use billing_repository::{Page, TaxRates, Taxes};
+use billing_repository::{Page, TaxRates, Taxes, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::text::{optional_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError};
 
 /// A tax to create; its rate applies from now on.
 #[derive(Clone, Debug, Deserialize)]
@@ -85,7 +87,7 @@ impl Billing {
 
     /// As the public method, without announcing the change.
     async fn create_tax_unannounced(&self, new: NewTax) -> Result<tax::Model, BillingError> {
-        let at = now();
+        let at = self.now();
         let tax = tax::Model {
             id: 0,
             name: valid_text("name", &new.name, 100)?,
@@ -105,7 +107,7 @@ impl Billing {
             let tax = tax.clone();
             Box::pin(async move {
                 let tax = Taxes::insert(tx, tax).await?;
-                TaxRates::insert(tx, rate_row(tax.id, tax.rate.get(), at)).await?;
+                write_rate_change(tx, change_rate(tax.id, None, tax.rate.get(), at)?).await?;
                 Ok(Some(tax))
             })
         })
@@ -210,6 +212,7 @@ impl Billing {
             .as_deref()
             .map(|r| valid_region(Some(r)))
             .transpose()?;
+        let at = self.now();
         let apply = move |tax: &mut tax::Model| -> Result<(), BillingError> {
             if let Some(name) = &name {
                 tax.name.clone_from(name);
@@ -257,43 +260,9 @@ impl Billing {
                 if saved.rate != old_rate {
                     // The tax row's version check above serialises rate
                     // changes: only the winner gets here for this version.
-                    let at = now();
-                    match TaxRates::open_rate(tx, id).await? {
-                        Some(mut open) if open.valid_from < at => {
-                            let open_version = open.version;
-                            open.valid_to = Some(at);
-                            if save_or_conflict::<tax_rate::Entity, _>(
-                                tx,
-                                &open,
-                                open_version,
-                                None,
-                            )
-                            .await?
-                            .is_none()
-                            {
-                                return Ok(None);
-                            }
-                            TaxRates::insert(tx, rate_row(id, saved.rate.get(), at)).await?;
-                        }
-                        // Opened at this very instant: correct it in place.
-                        Some(mut open) => {
-                            let open_version = open.version;
-                            open.rate = saved.rate;
-                            if save_or_conflict::<tax_rate::Entity, _>(
-                                tx,
-                                &open,
-                                open_version,
-                                None,
-                            )
-                            .await?
-                            .is_none()
-                            {
-                                return Ok(None);
-                            }
-                        }
-                        None => {
-                            TaxRates::insert(tx, rate_row(id, saved.rate.get(), at)).await?;
-                        }
+                    let open = TaxRates::open_rate(tx, id).await?;
+                    if !write_rate_change(tx, change_rate(id, open, saved.rate.get(), at)?).await? {
+                        return Ok(None);
                     }
                 }
                 Ok(Some(saved))
@@ -303,17 +272,25 @@ impl Billing {
     }
 }
 
-fn rate_row(tax_id: i64, rate: Decimal, from: chrono::DateTime<chrono::Utc>) -> tax_rate::Model {
-    tax_rate::Model {
-        id: 0,
-        tax_id,
-        rate: rate.into(),
-        valid_from: from,
-        valid_to: None,
-        created_at: from,
-        updated_at: from,
-        version: 1,
+/// Writes what a rate change does to the history; `false` when a row changed
+/// under us (the transaction is retried).
+async fn write_rate_change(tx: &Transaction, change: RateChange) -> Result<bool, BillingError> {
+    let (changed, opened) = match change {
+        RateChange::CloseAndOpen { closed, opened } => (Some(closed), Some(opened)),
+        RateChange::Correct(corrected) => (Some(corrected), None),
+        RateChange::Open(opened) => (None, Some(opened)),
+    };
+    if let Some(row) = changed {
+        let read_version = row.version;
+        let saved = save_or_conflict::<tax_rate::Entity, _>(tx, &row, read_version, None).await?;
+        if saved.is_none() {
+            return Ok(false);
+        }
     }
+    if let Some(row) = opened {
+        TaxRates::insert(tx, row).await?;
+    }
+    Ok(true)
 }
 
 fn valid_code(code: &str) -> Result<String, BillingError> {

@@ -6,5 +6,6 @@ mod exchange;
 mod invoice_number;
 mod lifecycle;
 mod money;
+mod rate_history;
 mod support;
 mod taxation;

@@ -110,7 +110,7 @@ proptest! {
 
 /// Consecutive rows of one tax, each `lengths[i]` hours long, starting at the
 /// epoch; the last is open when `open_end`.
-fn history(lengths: &[i64], open_end: bool) -> Vec<tax_rate::Model> {
+pub(crate) fn history(lengths: &[i64], open_end: bool) -> Vec<tax_rate::Model> {
     let mut rows = Vec::new();
     let mut from: DateTime<Utc> = epoch();
     for (i, hours) in lengths.iter().enumerate() {
