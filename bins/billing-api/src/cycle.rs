@@ -139,19 +139,9 @@ fn parse_schedule(value: &str) -> Result<Schedule, String> {
 }
 
 impl Default for CycleArgs {
-    /// The documented defaults.
+    /// The documented defaults: the command line's own.
     fn default() -> Self {
-        let day = Duration::from_secs(24 * 60 * 60);
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(60),
-            renewal_lead: 3 * day,
-            expiry_grace: 7 * day,
-            dunning_schedule: Schedule(vec![day, 3 * day, 5 * day]),
-            dunning_final_action: FinalAction::Cancel,
-            batch_size: 500,
-            lease_ttl: Duration::from_secs(60),
-        }
+        crate::configuration::Settings::default().cycle
     }
 }
 

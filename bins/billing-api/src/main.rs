@@ -39,7 +39,7 @@ async fn run() -> Result<(), String> {
     let settings = parse_settings()?;
     match &settings.command {
         Some(Command::Probe(probe)) => {
-            let target = probe::target(settings.bind);
+            let target = probe::target(settings.http.bind);
             return probe::probe(target, &probe.path, probe.timeout)
                 .await
                 .map_err(one_line);
@@ -48,7 +48,7 @@ async fn run() -> Result<(), String> {
     }
     // Settings errors are reported before logging is set up, on stderr.
     settings.validate().map_err(one_line)?;
-    telemetry::init(&settings.log, settings.log_format).map_err(one_line)?;
+    telemetry::init(&settings.log.filter, settings.log.format).map_err(one_line)?;
     match &settings.command {
         Some(Command::Cycle(CycleCommand::RunOnce)) => return cycle_run_once(&settings).await,
         // Probing was answered above, before any logging.

@@ -137,10 +137,10 @@ impl Application {
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
         settings.validate()?;
-        let auth = BearerAuth::new(settings.api_token.as_ref());
+        let auth = BearerAuth::new(settings.http.api_token.as_ref());
         if auth.is_open() {
             tracing::warn!(
-                bind = %settings.bind,
+                bind = %settings.http.bind,
                 "BILLING_API_TOKEN is not set: /api/v1 is open to every client that can reach this address"
             );
         }
@@ -166,8 +166,8 @@ impl Application {
         let state = AppState::new(
             billing,
             settings.database_settings().max_connections,
-            settings.health_timeout,
-            settings.body_limit,
+            settings.http.health_timeout,
+            settings.http.body_limit,
         );
         let cycle_metrics =
             CycleMetrics::register(metrics.registry()).map_err(MetricsError::from)?;
@@ -188,10 +188,11 @@ impl Application {
             .is_none()
             .then(|| tokio::spawn(prepare_until_accepted(state.clone(), settings.clone())));
 
-        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind,
-            source,
-        })?;
+        let listener =
+            TcpListener::bind(settings.http.bind).map_err(|source| StartupError::Bind {
+                address: settings.http.bind,
+                source,
+            })?;
         let address = listener.local_addr().map_err(StartupError::Server)?;
         let server = build_server(
             listener,
@@ -372,7 +373,7 @@ async fn prepare_database(
         server_max_connections = database.server_max_connections(),
         "database connected"
     );
-    if settings.migrate_on_start {
+    if settings.database.migrate_on_start {
         billing_migration::up_locked(database.connection())
             .await
             .map_err(|e| Preparation::Failed(StartupError::Migration(Box::new(e))))?;
@@ -496,7 +497,8 @@ async fn connect_coordination(
             .map_err(StartupError::EmbeddedCoordination);
     };
     let url = settings
-        .redis_url
+        .redis
+        .url
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
@@ -532,8 +534,8 @@ where
     let state = web::Data::new(state);
     let metrics = web::Data::new(metrics);
     let auth = web::Data::new(auth);
-    let body_limit = settings.body_limit;
-    let in_flight_ttl = settings.idempotency_in_flight_ttl;
+    let body_limit = settings.http.body_limit;
+    let in_flight_ttl = settings.idempotency.in_flight_ttl;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -568,8 +570,8 @@ where
             )
             .default_service(web::to(framework::not_found))
     })
-    .shutdown_timeout(settings.shutdown_timeout_secs());
-    if let Some(workers) = settings.workers {
+    .shutdown_timeout(settings.http.shutdown_timeout_secs());
+    if let Some(workers) = settings.http.workers {
         server = server.workers(workers.get());
     }
     let server = server.listen(listener).map_err(StartupError::Server)?;

@@ -58,8 +58,11 @@ pub enum CoordinationError {
 
     /// The settings cannot work: a malformed URL, a zero pool size, an
     /// empty key prefix, a zero timeout.
-    #[error("invalid coordination settings: {reason}")]
+    #[error("invalid coordination settings: {setting} {reason}")]
     InvalidSettings {
+        /// The settings field at fault (`url`, `pool_size`, `ca_file`, …),
+        /// for a caller to name the variable or flag it came from.
+        setting: &'static str,
         /// What is wrong.
         reason: String,
         /// The parser's error, when there is one.

@@ -87,37 +87,56 @@ impl RedisSettings {
         self
     }
 
-    /// Checks everything but the URL, which the client parses.
-    pub(crate) fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
+    /// Checks everything but the URL's syntax, which the client parses
+    /// when it is built.
+    ///
+    /// # Errors
+    /// [`CoordinationError::InvalidSettings`] naming the field at fault: no
+    /// connection (`pool_size` 0), a zero timeout, an empty key prefix or
+    /// one with `{` or `}`, several URLs without `cluster`, or a TTL outside
+    /// 1 ms – 365 days.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |setting: &'static str, reason: String| {
             Err(CoordinationError::InvalidSettings {
+                setting,
                 reason,
                 source: None,
             })
         };
         if self.pool_size == 0 {
-            return invalid("pool_size must be at least 1".to_owned());
+            return invalid("pool_size", "must be at least 1".to_owned());
         }
-        if self.connect_timeout.is_zero() || self.command_timeout.is_zero() {
-            return invalid("connect_timeout and command_timeout must not be zero".to_owned());
+        for (setting, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("command_timeout", self.command_timeout),
+        ] {
+            if value.is_zero() {
+                return invalid(setting, "must be longer than zero".to_owned());
+            }
         }
         if self.key_prefix.is_empty() {
-            return invalid("key_prefix must not be empty".to_owned());
+            return invalid("key_prefix", "must not be empty".to_owned());
         }
         if self.key_prefix.contains(['{', '}']) {
-            return invalid(format!(
-                "key_prefix {:?} must not contain '{{' or '}}': Redis Cluster would read them \
-                 as a hash tag and split a lock's keys over two slots",
-                self.key_prefix
-            ));
+            return invalid(
+                "key_prefix",
+                format!(
+                    "({:?}) must not contain '{{' or '}}': Redis Cluster would read them \
+                     as a hash tag and split a lock's keys over two slots",
+                    self.key_prefix
+                ),
+            );
         }
         if self.url.contains(',') && !self.cluster {
-            return invalid(format!(
-                "the URL {:?} lists several servers: that is a Redis Cluster, set cluster",
-                redact_url(&self.url)
-            ));
+            return invalid(
+                "cluster",
+                format!(
+                    "is off but the URL ({}) lists several servers: that is a Redis Cluster",
+                    redact_url(&self.url)
+                ),
+            );
         }
-        validate_common(self.idempotency_ttl, self.in_flight_ttl)
+        validate_ttls(self.idempotency_ttl, self.in_flight_ttl)
     }
 
     /// The time after which one operation, retries included, gives up.
@@ -165,8 +184,13 @@ pub struct EmbeddedSettings {
 }
 
 impl EmbeddedSettings {
-    pub(crate) fn validate(&self) -> Result<()> {
-        validate_common(self.idempotency_ttl, self.in_flight_ttl)
+    /// Checks the TTLs.
+    ///
+    /// # Errors
+    /// [`CoordinationError::InvalidSettings`] naming the field at fault: a
+    /// TTL outside 1 ms – 365 days.
+    pub fn validate(&self) -> Result<()> {
+        validate_ttls(self.idempotency_ttl, self.in_flight_ttl)
     }
 }
 
@@ -180,15 +204,18 @@ impl Default for EmbeddedSettings {
     }
 }
 
-fn validate_common(idempotency_ttl: Duration, in_flight_ttl: Duration) -> Result<()> {
-    for (what, ttl) in [
+fn validate_ttls(idempotency_ttl: Duration, in_flight_ttl: Duration) -> Result<()> {
+    for (setting, ttl) in [
         ("idempotency_ttl", idempotency_ttl),
         ("in_flight_ttl", in_flight_ttl),
     ] {
-        ttl_millis(what, ttl).map_err(|e| CoordinationError::InvalidSettings {
-            reason: e.to_string(),
-            source: None,
-        })?;
+        if ttl_millis(setting, ttl).is_err() {
+            return Err(CoordinationError::InvalidSettings {
+                setting,
+                reason: format!("must be between 1ms and 365 days, got {ttl:?}"),
+                source: None,
+            });
+        }
     }
     Ok(())
 }

@@ -136,24 +136,7 @@ impl Database {
     /// # Errors
     /// As [`connect`].
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, RepositoryError> {
-        let backend =
-            Backend::from_url(&settings.url).ok_or_else(|| RepositoryError::InvalidSettings {
-                reason: "the database URL must start with postgres://, postgresql:// or sqlite:"
-                    .to_owned(),
-            })?;
-        if settings.max_connections == 0 || settings.min_connections > settings.max_connections {
-            return Err(RepositoryError::InvalidSettings {
-                reason: format!(
-                    "need 1 <= max_connections and min_connections <= max_connections, got min {} max {}",
-                    settings.min_connections, settings.max_connections
-                ),
-            });
-        }
-        if settings.acquire_timeout.is_zero() {
-            return Err(RepositoryError::InvalidSettings {
-                reason: "acquire_timeout must be positive".to_owned(),
-            });
-        }
+        let backend = settings.validate()?;
 
         let mut options = ConnectOptions::new(settings.url.clone());
         options
@@ -587,7 +570,8 @@ fn configure_postgres(
 ) -> Result<String, RepositoryError> {
     let parsed = PgConnectOptions::from_str(&settings.url).map_err(|e| {
         RepositoryError::InvalidSettings {
-            reason: format!("cannot parse the PostgreSQL URL: {e}"),
+            setting: "url",
+            reason: format!("cannot be parsed as a PostgreSQL URL: {e}"),
         }
     })?;
     let host = parsed.get_host();
@@ -620,7 +604,8 @@ fn configure_sqlite(
 ) -> Result<String, RepositoryError> {
     let parsed = SqliteConnectOptions::from_str(&settings.url).map_err(|e| {
         RepositoryError::InvalidSettings {
-            reason: format!("cannot parse the SQLite URL: {e}"),
+            setting: "url",
+            reason: format!("cannot be parsed as a SQLite URL: {e}"),
         }
     })?;
     let in_memory = settings.url.contains(":memory:") || settings.url.contains("mode=memory");

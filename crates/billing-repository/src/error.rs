@@ -150,8 +150,12 @@ pub enum RepositoryError {
 
     /// The connection settings are invalid (unknown URL scheme, malformed
     /// URL, impossible pool sizes).
-    #[error("invalid database settings: {reason}")]
+    #[error("invalid database settings: {setting} {reason}")]
     InvalidSettings {
+        /// The [`DatabaseSettings`](crate::DatabaseSettings) field at fault
+        /// (`url`, `max_connections`, …), for a caller to name the
+        /// variable or flag it came from.
+        setting: &'static str,
         /// What is wrong; never contains the URL's password.
         reason: String,
     },
@@ -295,7 +299,8 @@ pub(crate) fn map_db_err(err: DbErr, cx: ErrorContext<'_>) -> RepositoryError {
 pub(crate) fn map_connect_err(err: DbErr, target: &str) -> RepositoryError {
     if let Some(sqlx::Error::Configuration(reason)) = sqlx_error(&err) {
         return RepositoryError::InvalidSettings {
-            reason: reason.to_string(),
+            setting: "url",
+            reason: format!("is refused by the driver: {reason}"),
         };
     }
     unavailable(target, err)

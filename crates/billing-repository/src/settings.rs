@@ -6,6 +6,7 @@ use std::time::Duration;
 use billing_secrets::redact_url;
 
 use crate::database::Backend;
+use crate::error::RepositoryError;
 
 /// How to connect to the database and size the pool.
 ///
@@ -85,6 +86,51 @@ impl DatabaseSettings {
     pub const SQLITE_MIN_CONNECTIONS: u32 = 1;
     /// SQLite: the most connections (one writer at a time, several readers).
     pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+    /// Checks the settings that [`crate::connect`] relies on and returns the
+    /// backend the URL names.
+    ///
+    /// # Errors
+    /// [`RepositoryError::InvalidSettings`] naming the field at fault: a URL
+    /// that is neither `postgres://`/`postgresql://` nor `sqlite:`, no
+    /// connection allowed (`max_connections` 0), more connections kept
+    /// than allowed (`min_connections` above `max_connections`), or a zero
+    /// `acquire_timeout` or `sqlite_busy_timeout`.
+    pub fn validate(&self) -> Result<Backend, RepositoryError> {
+        let invalid = |setting: &'static str, reason: String| {
+            Err(RepositoryError::InvalidSettings { setting, reason })
+        };
+        let Some(backend) = Backend::from_url(&self.url) else {
+            return invalid(
+                "url",
+                format!(
+                    "({}) must start with postgres://, postgresql:// or sqlite:",
+                    redact_url(&self.url)
+                ),
+            );
+        };
+        if self.max_connections == 0 {
+            return invalid("max_connections", "must be at least 1".to_owned());
+        }
+        if self.min_connections > self.max_connections {
+            return invalid(
+                "min_connections",
+                format!(
+                    "({}) exceeds max_connections ({})",
+                    self.min_connections, self.max_connections
+                ),
+            );
+        }
+        for (setting, value) in [
+            ("acquire_timeout", self.acquire_timeout),
+            ("sqlite_busy_timeout", self.sqlite_busy_timeout),
+        ] {
+            if value.is_zero() {
+                return invalid(setting, "must be longer than zero".to_owned());
+            }
+        }
+        Ok(backend)
+    }
+
     /// Default acquire timeout.
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default connection lifetime (`pool_recycle`).

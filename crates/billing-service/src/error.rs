@@ -123,6 +123,17 @@ pub enum BillingError {
         resource: &'static str,
     },
 
+    /// [`BillingSettings`](crate::BillingSettings) that cannot work (from
+    /// [`BillingSettings::validate`](crate::BillingSettings::validate)).
+    #[error("invalid billing settings: {setting} {reason}")]
+    InvalidSettings {
+        /// The settings field at fault, for a caller to name the variable
+        /// or flag it came from.
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A fault that is not the caller's: a bug or corrupt data. Logged in
     /// full, reported without detail.
     #[error("internal error")]
@@ -183,6 +194,7 @@ impl BillingError {
             | Self::VersionMismatch { .. }
             | Self::IdempotencyKeyReused
             | Self::Validation { .. }
+            | Self::InvalidSettings { .. }
             | Self::InUse { .. } => false,
         }
     }
@@ -193,7 +205,10 @@ impl BillingError {
     #[must_use]
     pub fn is_server_fault(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Internal { .. } | Self::Overloaded { .. } => true,
+            Self::Unavailable { .. }
+            | Self::Internal { .. }
+            | Self::Overloaded { .. }
+            | Self::InvalidSettings { .. } => true,
             Self::NotFound { .. }
             | Self::AlreadyExists { .. }
             | Self::InvalidTransition { .. }

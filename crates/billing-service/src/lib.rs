@@ -110,6 +110,56 @@ pub const DEFAULT_CATALOGUE_REFRESH: Duration = Duration::from_millis(20);
 /// 30 ms per argon2id hash, a full queue is served within about a second.
 pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 32;
 
+impl BillingSettings {
+    /// The longest idempotency TTL and payment lock TTL accepted.
+    pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// Checks that the settings can work.
+    ///
+    /// # Errors
+    /// [`BillingError::InvalidSettings`] naming the field at fault: a zero
+    /// lock TTL, no attempt allowed
+    /// (`max_attempts` 0), a payment window that is not positive, a TTL
+    /// outside 1 ms – 365 days, an in-flight TTL longer than the
+    /// idempotency TTL, or an empty password hashing queue.
+    pub fn validate(&self) -> Result<(), BillingError> {
+        let invalid = |setting: &'static str, reason: String| {
+            Err(BillingError::InvalidSettings { setting, reason })
+        };
+        for (setting, value) in [
+            ("payment_lock_ttl", self.payment_lock_ttl),
+            ("idempotency_ttl", self.idempotency_ttl),
+            ("idempotency_in_flight_ttl", self.idempotency_in_flight_ttl),
+        ] {
+            if value < Duration::from_millis(1) || value > Self::MAX_TTL {
+                return invalid(
+                    setting,
+                    format!("must be between 1ms and 365 days, got {value:?}"),
+                );
+            }
+        }
+        if self.idempotency_in_flight_ttl > self.idempotency_ttl {
+            return invalid(
+                "idempotency_in_flight_ttl",
+                "must not exceed idempotency_ttl".to_owned(),
+            );
+        }
+        if self.max_attempts == 0 {
+            return invalid("max_attempts", "must be at least 1".to_owned());
+        }
+        if self.password_hash_queue == 0 {
+            return invalid("password_hash_queue", "must be at least 1".to_owned());
+        }
+        if self.invoice_payment_window <= chrono::TimeDelta::zero() {
+            return invalid(
+                "invoice_payment_window",
+                "must be longer than zero".to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for BillingSettings {
     fn default() -> Self {
         Self {

@@ -83,7 +83,9 @@ impl From<BillingError> for ApiError {
                 ProblemCode::Overloaded,
                 format!("{resource} is overloaded on this server; retry in a moment"),
             ),
-            BillingError::Internal { .. } => return Self::internal(error),
+            BillingError::Internal { .. } | BillingError::InvalidSettings { .. } => {
+                return Self::internal(error);
+            }
         };
         Self::new(code, detail).with_source(error)
     }

@@ -104,7 +104,7 @@ async fn an_open_api_refuses_a_public_address(db: TestDatabase) -> anyhow::Resul
         ..TestOptions::default()
     };
     let mut settings = test_settings(&db, &options)?;
-    settings.bind = "0.0.0.0:0".parse()?;
+    settings.http.bind = "0.0.0.0:0".parse()?;
     let error = Application::build(settings).await.unwrap_err();
     assert!(matches!(error, StartupError::Configuration(_)), "{error:?}");
     assert!(error.to_string().contains("BILLING_API_TOKEN"), "{error}");

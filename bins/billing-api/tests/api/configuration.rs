@@ -226,6 +226,21 @@ fn settings_that_do_not_fit_together_stop_the_start_with_one_line() -> anyhow::R
             "BILLING_DB_ACQUIRE_TIMEOUT",
         ),
         (&[("BILLING_BODY_LIMIT", "0")], "BILLING_BODY_LIMIT"),
+        (
+            &[("BILLING_PAYMENT_WINDOW", "0s")],
+            "BILLING_PAYMENT_WINDOW",
+        ),
+        (
+            &[("BILLING_PAYMENT_LOCK_TTL", "0s")],
+            "BILLING_PAYMENT_LOCK_TTL",
+        ),
+        (
+            &[
+                ("BILLING_REDIS_KEY_PREFIX", "a{b}"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+            ],
+            "BILLING_REDIS_KEY_PREFIX",
+        ),
     ];
     for (vars, expected) in cases {
         let output = run(&[], vars)?;

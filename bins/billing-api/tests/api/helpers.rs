@@ -157,51 +157,49 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
         }
         Backend::Postgres | Backend::Sqlite => (None, None),
     };
-    let defaults = Settings::default();
-    Ok(Settings {
-        password_hash_queue: options
-            .password_hash_queue
-            .unwrap_or(defaults.password_hash_queue),
-        idempotency_in_flight_ttl: options
-            .in_flight_ttl
-            .unwrap_or(defaults.idempotency_in_flight_ttl),
-        database_url: DatabaseUrl::parse(database_url).map_err(anyhow::Error::msg)?,
-        redis_url: redis_url
-            .as_deref()
-            .map(RedisUrl::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        redis_key_prefix: options
-            .redis_key_prefix
-            .clone()
-            .unwrap_or_else(|| format!("billing-test-{}", unique_suffix())),
-        redis_cluster: options.redis_cluster,
-        redis_ca_file: options.redis_ca_file.clone(),
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        api_token: options
-            .token
-            .as_deref()
-            .map(ApiToken::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        db_min_connections: min,
-        db_max_connections: max,
-        db_acquire_timeout: Duration::from_secs(2),
-        body_limit: options.body_limit,
-        health_timeout: options.health_timeout,
-        shutdown_timeout: options.shutdown_timeout,
-        workers: std::num::NonZeroUsize::new(2),
-        log: LogFilter::parse("info").map_err(anyhow::Error::msg)?,
-        log_format: LogFormat::Human,
-        cycle: options
-            .cycle
-            .clone()
-            .unwrap_or_else(|| billing_api::cycle::CycleArgs {
-                enabled: false,
-                ..billing_api::cycle::CycleArgs::default()
-            }),
-        ..Settings::default()
-    })
+    let mut settings = Settings::default();
+    if let Some(queue) = options.password_hash_queue {
+        settings.rules.password_hash_queue = queue;
+    }
+    if let Some(ttl) = options.in_flight_ttl {
+        settings.idempotency.in_flight_ttl = ttl;
+    }
+    settings.database.url = DatabaseUrl::parse(database_url).map_err(anyhow::Error::msg)?;
+    settings.database.min_connections = min;
+    settings.database.max_connections = max;
+    settings.database.acquire_timeout = Duration::from_secs(2);
+    settings.redis.url = redis_url
+        .as_deref()
+        .map(RedisUrl::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    settings.redis.key_prefix = options
+        .redis_key_prefix
+        .clone()
+        .unwrap_or_else(|| format!("billing-test-{}", unique_suffix()));
+    settings.redis.cluster = options.redis_cluster;
+    settings.redis.ca_file.clone_from(&options.redis_ca_file);
+    settings.http.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.http.api_token = options
+        .token
+        .as_deref()
+        .map(ApiToken::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    settings.http.body_limit = options.body_limit;
+    settings.http.health_timeout = options.health_timeout;
+    settings.http.shutdown_timeout = options.shutdown_timeout;
+    settings.http.workers = std::num::NonZeroUsize::new(2);
+    settings.log.filter = LogFilter::parse("info").map_err(anyhow::Error::msg)?;
+    settings.log.format = LogFormat::Human;
+    settings.cycle = options
+        .cycle
+        .clone()
+        .unwrap_or_else(|| billing_api::cycle::CycleArgs {
+            enabled: false,
+            ..billing_api::cycle::CycleArgs::default()
+        });
+    Ok(settings)
 }
 
 /// Spawns the app over `db` with the default [`TestOptions`].
@@ -267,7 +265,7 @@ pub async fn spawn_instance(
 ) -> anyhow::Result<TestApp> {
     init_test_logging();
     let settings = test_settings(&db, &options)?;
-    let uses_redis = settings.redis_url.is_some();
+    let uses_redis = settings.redis.url.is_some();
     let application = Application::build_with_routes(settings, test_routes)
         .await
         .context("building the application")?;

@@ -43,7 +43,7 @@ async fn without_migrations_an_empty_database_stops_the_start(
     db: TestDatabase,
 ) -> anyhow::Result<()> {
     let mut settings = test_settings(&db, &TestOptions::default())?;
-    settings.migrate_on_start = false;
+    settings.database.migrate_on_start = false;
     let error = Application::build(settings).await.unwrap_err();
     assert!(matches!(error, StartupError::Seed(_)), "{error:?}");
     assert!(error.to_string().contains("migrated"), "{error}");

@@ -169,9 +169,12 @@ impl fmt::Debug for RedisClient {
 impl RedisClient {
     /// Builds the pool; connects lazily, so Redis need not be up.
     pub(crate) fn new(settings: &RedisSettings) -> Result<Self> {
-        let invalid = |reason: String, source: BoxError| CoordinationError::InvalidSettings {
-            reason,
-            source: Some(source),
+        let invalid = |setting: &'static str, reason: String, source: BoxError| {
+            CoordinationError::InvalidSettings {
+                setting,
+                reason,
+                source: Some(source),
+            }
         };
         let url = redact_url(&settings.url);
         let tls = settings
@@ -180,7 +183,8 @@ impl RedisClient {
             .any(|node| node.trim_start().starts_with("rediss://"));
         if settings.ca_file.is_some() && !tls {
             return Err(CoordinationError::InvalidSettings {
-                reason: format!("a CA file is set but the Redis URL {url:?} is not rediss://"),
+                setting: "ca_file",
+                reason: format!("is set but the Redis URL ({url}) is not rediss://"),
                 source: None,
             });
         }
@@ -188,12 +192,14 @@ impl RedisClient {
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|e| {
                     invalid(
-                        format!("cannot read the CA file {}", path.display()),
+                        "ca_file",
+                        format!("({}) cannot be read", path.display()),
                         Box::new(e),
                     )
                 })?;
                 check_certificates(&pem).map_err(|reason| CoordinationError::InvalidSettings {
-                    reason: format!("the CA file {} {reason}", path.display()),
+                    setting: "ca_file",
+                    reason: format!("({}) {reason}", path.display()),
                     source: None,
                 })?;
                 Some(TlsCertificates {
@@ -219,7 +225,8 @@ impl RedisClient {
             }
             let client = builder.build().map_err(|e| {
                 invalid(
-                    format!("cannot use Redis Cluster URLs {url:?}"),
+                    "url",
+                    format!("({url}) cannot be used as Redis Cluster nodes"),
                     Box::new(e),
                 )
             })?;
@@ -238,7 +245,7 @@ impl RedisClient {
                     }),
                 None => Manager::new_with_config(settings.url.as_str(), config),
             }
-            .map_err(|e| invalid(format!("cannot use Redis URL {url:?}"), Box::new(e)))?;
+            .map_err(|e| invalid("url", format!("({url}) cannot be used"), Box::new(e)))?;
             let pool = Pool::builder(manager)
                 .max_size(settings.pool_size)
                 .wait_timeout(Some(settings.connect_timeout))
@@ -246,7 +253,13 @@ impl RedisClient {
                 .recycle_timeout(Some(settings.command_timeout))
                 .runtime(Runtime::Tokio1)
                 .build()
-                .map_err(|e| invalid("cannot build the Redis pool".to_owned(), Box::new(e)))?;
+                .map_err(|e| {
+                    invalid(
+                        "pool_size",
+                        "cannot build the Redis pool".to_owned(),
+                        Box::new(e),
+                    )
+                })?;
             Source::Single(pool)
         };
         let lanes = (0..settings.pool_size)

@@ -151,7 +151,7 @@ async fn unusable_ca_file_is_refused() -> anyhow::Result<()> {
                 ca_file: Some(dir.join("missing.pem")),
                 ..RedisSettings::new("rediss://127.0.0.1:6380")
             },
-            "cannot read the CA file",
+            "cannot be read",
         ),
         (
             RedisSettings {
