@@ -301,6 +301,10 @@ pub struct Settings {
     #[command(flatten)]
     pub cycle: crate::cycle::CycleArgs,
 
+    /// Webhook delivery (`BILLING_WEBHOOK_*`).
+    #[command(flatten)]
+    pub webhooks: crate::webhook_delivery::WebhookArgs,
+
     /// What to do instead of serving; serve when absent.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -368,6 +372,7 @@ impl Default for Settings {
             catalogue_refresh: billing_service::DEFAULT_CATALOGUE_REFRESH,
             workers: None,
             cycle: crate::cycle::CycleArgs::default(),
+            webhooks: crate::webhook_delivery::WebhookArgs::default(),
             command: None,
         }
     }
@@ -500,6 +505,7 @@ impl Settings {
             ));
         }
         self.cycle.validate()?;
+        self.webhooks.validate()?;
         Ok(())
     }
 

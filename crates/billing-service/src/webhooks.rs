@@ -15,7 +15,7 @@ use billing_repository::{
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Billing, BillingError};
 
@@ -37,6 +37,16 @@ pub struct NewWebhookEndpoint {
     /// every type.
     #[serde(default)]
     pub event_types: Vec<String>,
+}
+
+/// A registered endpoint with its signing secret (shown once; a replay of
+/// the creation's idempotency key shows it again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedEndpoint {
+    /// The endpoint.
+    pub endpoint: webhook_endpoint::Model,
+    /// Its signing secret (`whsec_…`).
+    pub secret: String,
 }
 
 /// How failed attempts are retried.
@@ -164,7 +174,8 @@ fn new_secret() -> String {
 
 impl Billing {
     /// Registers a webhook endpoint (status `enabled`); returns it with its
-    /// signing secret, which is never shown again.
+    /// signing secret, which is not shown again (but to a replay of the
+    /// same idempotency key).
     ///
     /// # Errors
     /// [`BillingError::Validation`] for a URL that is not http(s) or an
@@ -172,7 +183,7 @@ impl Billing {
     pub async fn create_webhook_endpoint(
         &self,
         new: NewWebhookEndpoint,
-    ) -> Result<(webhook_endpoint::Model, String), BillingError> {
+    ) -> Result<CreatedEndpoint, BillingError> {
         let url = valid_url(new.url.trim())?;
         let mut types = Vec::with_capacity(new.event_types.len());
         for name in &new.event_types {
@@ -185,9 +196,17 @@ impl Billing {
         }
         let types = serde_json::to_string(&types).map_err(BillingError::internal)?;
         let secret = new_secret();
-        let endpoint =
-            WebhookEndpoints::insert(self.db(), url, types, WebhookSecret(secret.clone())).await?;
-        Ok((endpoint, secret))
+        self.recording_transaction(move |tx| {
+            let (url, types, secret) = (url.clone(), types.clone(), secret.clone());
+            Box::pin(async move {
+                let mut endpoint =
+                    WebhookEndpoints::insert(tx, url, types, WebhookSecret(secret.clone())).await?;
+                // The outcome is serialised for the idempotency record.
+                endpoint.secret = WebhookSecret::unknown();
+                Ok(Some(CreatedEndpoint { endpoint, secret }))
+            })
+        })
+        .await
     }
 
     /// Webhook endpoint `id`.
@@ -397,7 +416,10 @@ impl Billing {
         id: i64,
     ) -> Result<webhook_delivery::Model, BillingError> {
         WebhookDeliveries::get(self.db(), id).await?;
-        Ok(WebhookDeliveries::redeliver(self.db(), id).await?)
+        self.recording_transaction(move |tx| {
+            Box::pin(async move { Ok(Some(WebhookDeliveries::redeliver(tx, id).await?)) })
+        })
+        .await
     }
 }
 

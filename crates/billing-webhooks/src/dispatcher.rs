@@ -77,9 +77,7 @@ impl Dispatcher {
     /// [`WebhookError::Client`] when the HTTP client cannot be built (no
     /// usable TLS configuration).
     pub fn new(billing: Billing, settings: DispatchSettings) -> Result<Self, WebhookError> {
-        // ring, as everywhere else in the workspace; an already installed
-        // provider (the embedder's) stays.
-        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout)
@@ -256,6 +254,18 @@ impl Dispatcher {
             "webhook attempt"
         );
         Ok(status)
+    }
+}
+
+/// Makes ring the process's default rustls crypto provider, unless one is
+/// installed already (an embedder's stays). The workspace builds reqwest
+/// with `rustls-no-provider` (no aws-lc-rs next to ring), so every
+/// `reqwest::Client` of the process, not only the dispatcher's, needs a
+/// default provider before it is built: call this first.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Fails only when another thread installed one meanwhile: fine.
+        let _raced = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

@@ -21,6 +21,8 @@ mod dispatcher;
 mod error;
 mod signature;
 
-pub use dispatcher::{DELIVERY_LEASE, DispatchReport, DispatchSettings, Dispatcher};
+pub use dispatcher::{
+    DELIVERY_LEASE, DispatchReport, DispatchSettings, Dispatcher, install_crypto_provider,
+};
 pub use error::WebhookError;
 pub use signature::{DEFAULT_TOLERANCE, SIGNATURE_HEADER, sign, verify};

@@ -35,14 +35,14 @@ fn settings(timeout: Duration, window: Duration) -> DispatchSettings {
 }
 
 async fn endpoint(billing: &Billing, receiver: &Receiver) -> anyhow::Result<i64> {
-    let (endpoint, secret) = billing
+    let created = billing
         .create_webhook_endpoint(NewWebhookEndpoint {
             url: receiver.url.clone(),
             event_types: Vec::new(),
         })
         .await?;
-    *receiver.secret.lock().expect("not poisoned") = secret;
-    Ok(endpoint.id)
+    *receiver.secret.lock().expect("not poisoned") = created.secret;
+    Ok(created.endpoint.id)
 }
 
 async fn pending(billing: &Billing, status: DeliveryStatus) -> anyhow::Result<usize> {
