@@ -264,8 +264,9 @@ async fn create_attempt(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     .await
 }
 
-/// The columns of `event`.
+/// The columns of `event` (`EventType` is the column `event_type`).
 #[derive(DeriveIden)]
+#[allow(clippy::enum_variant_names)]
 enum Event {
     Table,
     Id,

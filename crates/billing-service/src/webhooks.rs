@@ -267,8 +267,7 @@ impl Billing {
     /// # Errors
     /// [`BillingError::Unavailable`] when the database cannot be reached.
     pub async fn publish_events(&self) -> Result<usize, BillingError> {
-        Ok(self
-            .db()
+        self.db()
             .transaction(|tx| {
                 Box::pin(async move {
                     let events = Outbox::publish(tx).await?;
@@ -292,7 +291,7 @@ impl Billing {
                     Ok(events.len())
                 })
             })
-            .await?)
+            .await
     }
 
     /// Up to `limit` deliveries due now, each the first pending one of its
