@@ -211,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
         results.iter().all(Result::is_ok),
         "the ceiling's posts failed"
     );
+    receipts.lock().expect("not poisoned").clear();
 
     let (billing, user, plan, _dir) = billing().await?;
     billing
