@@ -16,6 +16,7 @@ mod m20261125_000001_create_billing_schema;
 mod m20261129_000001_create_idempotency_record;
 mod m20261129_000002_enforce_versions_and_checks;
 mod m20261129_000003_create_billing_cycle;
+mod m20261130_000001_create_event_outbox;
 mod schema;
 
 /// The migrations of the billing schema, oldest first.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_idempotency_record::Migration),
             Box::new(m20261129_000002_enforce_versions_and_checks::Migration),
             Box::new(m20261129_000003_create_billing_cycle::Migration),
+            Box::new(m20261130_000001_create_event_outbox::Migration),
         ]
     }
 }

@@ -45,6 +45,7 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhook_delivery;
 
 pub use configuration::Settings;
 pub use problem::{ApiError, Problem, ProblemCode};

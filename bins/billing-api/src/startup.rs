@@ -88,6 +88,9 @@ pub enum StartupError {
     /// The HTTP server failed to start or while running.
     #[error("the HTTP server failed")]
     Server(#[source] io::Error),
+    /// The webhook HTTP client could not be built.
+    #[error("the webhook sender could not be set up")]
+    Webhooks(#[source] billing_webhooks::WebhookError),
 }
 
 /// A built application: connected, migrated, listening, not yet serving.
@@ -98,6 +101,8 @@ pub struct Application {
     state: AppState,
     /// The billing cycle's task, when `BILLING_CYCLE_ENABLED`.
     cycle: Option<(CycleRunner, Duration, CycleMetrics)>,
+    /// The webhook delivery task, when `BILLING_WEBHOOK_ENABLED`.
+    webhooks: Option<billing_webhooks::Dispatcher>,
     /// Migrating and seeding a database that refused connections at start.
     preparing: Option<tokio::task::JoinHandle<()>>,
 }
@@ -183,6 +188,17 @@ impl Application {
                 "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
             );
         }
+        let webhooks = if settings.webhooks.enabled {
+            Some(
+                settings
+                    .webhooks
+                    .dispatcher(state.billing().clone())
+                    .map_err(StartupError::Webhooks)?,
+            )
+        } else {
+            tracing::info!("BILLING_WEBHOOK_ENABLED is off: this instance does not send webhooks");
+            None
+        };
         state.set_database_prepared(prepared.is_some());
         let preparing = prepared
             .is_none()
@@ -209,6 +225,7 @@ impl Application {
             server,
             state,
             cycle,
+            webhooks,
             preparing,
         })
     }
@@ -249,7 +266,23 @@ impl Application {
         let cycling = self.cycle.map(|(runner, interval, metrics)| {
             tokio::spawn(crate::cycle::run_forever(runner, interval, metrics))
         });
+        let sending = self.webhooks.map(|dispatcher| {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                // Not before the schema exists (a database that refused
+                // connections at start is migrated later).
+                while !state.database_prepared() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                dispatcher.run(std::future::pending()).await;
+            })
+        });
         let served = self.server.await.map_err(StartupError::Server);
+        if let Some(sending) = sending {
+            // A pass cut short is taken over by the next one, anywhere:
+            // its deliveries are still pending.
+            sending.abort();
+        }
         purging.abort();
         if let Some(preparing) = self.preparing {
             preparing.abort();

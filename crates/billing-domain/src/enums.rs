@@ -160,3 +160,41 @@ pub enum DunningOutcome {
     #[sea_orm(string_value = "errored")]
     Errored,
 }
+
+/// Whether a webhook endpoint gets deliveries.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    /// Deliveries are attempted.
+    #[sea_orm(string_value = "enabled")]
+    Enabled,
+    /// A delivery was retried for the whole retry window without success:
+    /// no attempts until the endpoint is enabled again (its deliveries
+    /// keep being queued).
+    #[sea_orm(string_value = "failing")]
+    Failing,
+    /// Turned off by an operator (deliveries keep being queued).
+    #[sea_orm(string_value = "disabled")]
+    Disabled,
+}
+
+/// Where a webhook delivery stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not acknowledged yet; attempted when due.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// The endpoint answered 2xx.
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    /// Given up after the retry window (redeliverable).
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}

@@ -29,6 +29,7 @@
 //! - [`period`] — calendar arithmetic of billing periods;
 //! - [`lifecycle`] — the subscription and invoice state machines;
 //! - [`invoice_number`] — `INV-<year>-<sequence>`;
+//! - [`events`] — the event types of the outbox, derived from transitions;
 //! - [`pricing`] — a plan's price in a currency and an invoice's amounts;
 //! - [`error`] — [`DomainError`], the one error type.
 
@@ -37,6 +38,7 @@ pub mod enums;
 mod numeric;
 
 pub mod error;
+pub mod events;
 pub mod exchange;
 pub mod invoice_number;
 pub mod iso3166;

@@ -37,6 +37,7 @@ pub use database::{
 pub use error::{BoxError, RepositoryError};
 pub use repositories::currencies::Currencies;
 pub use repositories::cycle::{DunningAttempts, ExpiryKey, RenewalContext, Renewals};
+pub use repositories::events::{EventFilter, NewEvent, Outbox};
 pub use repositories::idempotency_records::IdempotencyRecords;
 pub use repositories::invoices::Invoices;
 pub use repositories::plans::Plans;
@@ -45,5 +46,8 @@ pub use repositories::taxes::{TaxRates, TaxWithRate, Taxes};
 pub use repositories::user_cases::UserCases;
 pub use repositories::user_details::UserDetailsRepository;
 pub use repositories::users::{Users, normalize_email};
+pub use repositories::webhooks::{
+    DeliveryFilter, NewDelivery, WebhookDeliveries, WebhookEndpoints,
+};
 pub use repository::{MAX_PER_PAGE, Page, Repository, Versioned, now};
 pub use settings::DatabaseSettings;

@@ -153,6 +153,11 @@ pub fn now() -> DateTime<Utc> {
 
 /// Truncates a timestamp value to microseconds (see [`now`]); other values
 /// are returned as they are.
+/// `at` truncated to microseconds, as both databases store it.
+pub(crate) fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
 fn normalize(mut value: Value) -> Value {
     if let Value::ChronoDateTimeUtc(Some(t)) = &mut value {
         *t = t.trunc_subsecs(6);

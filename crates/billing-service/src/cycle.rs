@@ -47,6 +47,7 @@ use billing_repository::{
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::events::{append_events, event_of};
 use crate::invoices::{InvoicePricing, pending_invoice};
 use crate::subscriptions::ensure_can_buy;
 use crate::{Billing, BillingError, BoxError, IdempotencyKey, Payment};
@@ -688,6 +689,7 @@ impl Billing {
                 let invoice = invoice.clone();
                 Box::pin(async move {
                     let invoice = Invoices::insert_numbered(tx, invoice).await?;
+                    append_events(tx, [event_of(None, &invoice)?]).await?;
                     Renewals::insert(tx, subscription_id, period_start, invoice.id, at).await?;
                     Ok(Some(invoice))
                 })

@@ -44,7 +44,7 @@ use std::time::Duration;
 use billing_concurrency::{CoordinationError, LockGuard};
 use billing_domain::entities::{
     currency, idempotency_record, subscription, tarif_plan, tax, user, user_case, user_details,
-    user_invoice,
+    user_invoice, webhook_delivery,
 };
 use billing_repository::{IdempotencyRecords, Transaction};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -52,6 +52,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::invoices::PaymentOutcome;
+use crate::webhooks::CreatedEndpoint;
 use crate::{Billing, BillingError, now};
 
 /// The longest idempotency key accepted.
@@ -201,6 +202,8 @@ recorded! {
     currency::Model => "currency", |_it| None;
     tarif_plan::Model => "plan", |_it| None;
     tax::Model => "tax", |_it| None;
+    CreatedEndpoint => "webhook_endpoint", |_it| None;
+    webhook_delivery::Model => "webhook_delivery", |_it| None;
 }
 
 /// Whether the running request's record has been written.

@@ -12,6 +12,7 @@ use billing_repository::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::events::{append_events, event_of};
 use crate::idempotency::{IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
 use crate::versioned::{check_expected_version, save_or_conflict};
@@ -98,7 +99,9 @@ impl Billing {
             let new = new.clone();
             Box::pin(async move {
                 let invoice = price_invoice(tx, &new, at, expires_at).await?;
-                Ok(Some(Invoices::insert_numbered(tx, invoice).await?))
+                let invoice = Invoices::insert_numbered(tx, invoice).await?;
+                append_events(tx, [event_of(None, &invoice)?]).await?;
+                Ok(Some(invoice))
             })
         })
         .await
@@ -235,6 +238,7 @@ impl Billing {
             let payment = payment.clone();
             Box::pin(async move {
                 let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
+                let before = invoice.clone();
                 let read_version = invoice.version;
                 invoice.mark_paid(
                     at,
@@ -246,9 +250,9 @@ impl Billing {
                     Some(subscription_id) => {
                         let mut subscription = Subscriptions::get(tx, subscription_id).await?;
                         let plan = Plans::get(tx, invoice.tarif_plan_id).await?;
-                        let subscription_version = subscription.version;
+                        let subscription_before = subscription.clone();
                         subscription.pay_period(at, plan.billing_period)?;
-                        Some((subscription, subscription_version))
+                        Some((subscription, subscription_before))
                     }
                     None => None,
                 };
@@ -264,21 +268,33 @@ impl Billing {
                     return Ok(None);
                 };
                 let subscription = match subscription {
-                    Some((subscription, version)) => {
+                    Some((subscription, before)) => {
                         match save_or_conflict::<subscription::Entity, _>(
                             tx,
                             &subscription,
-                            version,
+                            before.version,
                             None,
                         )
                         .await?
                         {
-                            Some(saved) => Some(saved),
+                            Some(saved) => Some((saved, before)),
                             None => return Ok(None),
                         }
                     }
                     None => None,
                 };
+                append_events(
+                    tx,
+                    [
+                        event_of(Some(&before), &invoice)?,
+                        match &subscription {
+                            Some((saved, before)) => event_of(Some(before), saved)?,
+                            None => None,
+                        },
+                    ],
+                )
+                .await?;
+                let subscription = subscription.map(|(saved, _)| saved);
                 fence.ensure_held()?;
                 Ok(Some(PaymentOutcome {
                     invoice,
@@ -298,6 +314,7 @@ impl Billing {
         self.recording_transaction(move |tx| {
             Box::pin(async move {
                 let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
+                let before = invoice.clone();
                 let read_version = invoice.version;
                 invoice.mark_refunded()?;
                 invoice.fencing_token = Some(fence.token);
@@ -312,6 +329,7 @@ impl Billing {
                 else {
                     return Ok(None);
                 };
+                append_events(tx, [event_of(Some(&before), &invoice)?]).await?;
                 fence.ensure_held()?;
                 Ok(Some(PaymentOutcome {
                     invoice,

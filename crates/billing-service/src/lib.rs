@@ -31,6 +31,7 @@ mod clock;
 mod currencies;
 mod cycle;
 mod error;
+mod events;
 mod idempotency;
 mod invoices;
 #[cfg(feature = "openapi")]
@@ -41,6 +42,7 @@ mod taxes;
 mod text;
 mod users;
 mod versioned;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,12 +59,14 @@ pub use cycle::{
     CycleSettings, DunningFinalAction, RenewalCharger,
 };
 pub use error::{BillingError, BoxError, Dependency};
+pub use events::{EventPayload, EventQuery, ResourceRef};
 pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};
 pub use subscriptions::{NewSubscription, SubscriptionAction};
 pub use taxes::{NewTax, TaxChanges};
 pub use users::{CaseChanges, NewCase, NewUser, UserChanges, UserDetailsInput};
+pub use webhooks::{AttemptOutcome, DueDelivery, MAX_URL_LEN, NewWebhookEndpoint, RetryPolicy};
 
 /// Tunables of the use cases.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ use billing_repository::{Page, Plans, Subscriptions, Users};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::events::{append_events, event_of};
 use crate::{Billing, BillingError, now};
 
 /// A subscription to create (status `pending` until its first payment).
@@ -85,7 +86,11 @@ impl Billing {
         };
         self.recording_transaction(move |tx| {
             let subscription = subscription.clone();
-            Box::pin(async move { Ok(Some(Subscriptions::insert(tx, subscription).await?)) })
+            Box::pin(async move {
+                let subscription = Subscriptions::insert(tx, subscription).await?;
+                append_events(tx, [event_of(None, &subscription)?]).await?;
+                Ok(Some(subscription))
+            })
         })
         .await
     }

@@ -7,13 +7,15 @@ use std::sync::{Arc, OnceLock, mpsc};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use billing_domain::entities::{user, user_case, user_details};
 use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
+use billing_domain::events::ResourceKind;
 use billing_domain::{PasswordHash, validate_country_code};
 use billing_repository::{
-    Executor, IdempotencyRecords, MAX_PER_PAGE, Page, Repository, RepositoryError, UserCases,
-    UserDetailsRepository, Users, normalize_email,
+    Executor, IdempotencyRecords, MAX_PER_PAGE, Outbox, Page, Repository, RepositoryError,
+    UserCases, UserDetailsRepository, Users, normalize_email,
 };
 use serde::Deserialize;
 
+use crate::events::{append_events, event_of, scrub_user_data};
 use crate::text::{optional_bounded_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
@@ -155,7 +157,11 @@ impl Billing {
         };
         self.recording_transaction(move |tx| {
             let user = user.clone();
-            Box::pin(async move { Ok(Some(Users::insert(tx, user).await?)) })
+            Box::pin(async move {
+                let user = Users::insert(tx, user).await?;
+                append_events(tx, [event_of(None, &user)?]).await?;
+                Ok(Some(user))
+            })
         })
         .await
     }
@@ -274,10 +280,18 @@ impl Billing {
                     )
                     .await?
                     {
-                        Some(saved) => user = saved,
+                        Some(saved) => {
+                            append_events(tx, [event_of(Some(&stored), &saved)?]).await?;
+                            user = saved;
+                        }
                         None => return Ok(None),
                     }
                 }
+                // The user's events held the e-mail it had.
+                Outbox::scrub(tx, ResourceKind::User, id, |data| {
+                    scrub_user_data(data, &user.email)
+                })
+                .await?;
                 if let Some(details) = UserDetailsRepository::find_by_user(tx, id).await? {
                     match UserDetailsRepository::delete(tx, details.id, details.version).await {
                         Ok(()) => {}

@@ -1,12 +1,11 @@
 //! Read-modify-save with optimistic locking: the expected version a caller
 //! passes, or bounded re-reads when it passes none.
 
-use std::sync::Arc;
-
 use billing_repository::{
     Executor, Repository, RepositoryError, Transaction, TransactionFuture, Versioned,
 };
 
+use crate::events::{Evented, append_events, event_of};
 use crate::idempotency::{Claim, Recorded};
 use crate::{Billing, BillingError};
 
@@ -32,7 +31,7 @@ impl Billing {
     ) -> Result<E::Model, BillingError>
     where
         E: Versioned,
-        E::Model: Recorded + PartialEq,
+        E::Model: Recorded + PartialEq + Evented,
         F: FnMut(&mut E::Model) -> Result<(), BillingError>,
     {
         let db = self.db();
@@ -48,36 +47,37 @@ impl Billing {
                 Claim::unchanged();
                 return Ok(stored);
             }
-            let saved = match &claim {
-                // One statement, unless the change must record its
-                // idempotency key in the same transaction.
-                None => {
-                    save_or_conflict::<E, _>(db, &model, read_version, expected_version).await?
-                }
-                Some(claim) => {
-                    let claim = Arc::clone(claim);
-                    let saved = db
-                        .transaction(move |tx| {
-                            Box::pin(async move {
-                                let saved = save_or_conflict::<E, _>(
-                                    tx,
-                                    &model,
-                                    read_version,
-                                    expected_version,
-                                )
-                                .await?;
-                                if let Some(saved) = &saved {
+            let saved = if claim.is_none() && !<E::Model as Evented>::EVENTED {
+                // One statement: nothing else to write with the change.
+                save_or_conflict::<E, _>(db, &model, read_version, expected_version).await?
+            } else {
+                // The change's event and the idempotency key's record are
+                // written in the change's transaction, after its row.
+                let recording = claim.clone();
+                let saved = db
+                    .transaction(move |tx| {
+                        Box::pin(async move {
+                            let saved = save_or_conflict::<E, _>(
+                                tx,
+                                &model,
+                                read_version,
+                                expected_version,
+                            )
+                            .await?;
+                            if let Some(saved) = &saved {
+                                append_events(tx, [event_of(Some(&stored), saved)?]).await?;
+                                if let Some(claim) = recording {
                                     claim.record(tx, saved).await?;
                                 }
-                                Ok::<_, BillingError>(saved)
-                            })
+                            }
+                            Ok::<_, BillingError>(saved)
                         })
-                        .await?;
-                    if saved.is_some() {
-                        Claim::committed();
-                    }
-                    saved
+                    })
+                    .await?;
+                if saved.is_some() && claim.is_some() {
+                    Claim::committed();
                 }
+                saved
             };
             match saved {
                 Some(saved) => return Ok(saved),

@@ -134,6 +134,8 @@ fn expected_rule_objects(backend: DatabaseBackend) -> BTreeSet<String> {
             [
                 "ck_dunning_attempt_outcome",
                 "ck_dunning_attempt_attempt_positive",
+                "ck_webhook_endpoint_status",
+                "ck_webhook_delivery_status",
             ]
             .map(String::from),
         );

@@ -291,6 +291,7 @@ pub fn expected() -> Catalogue {
         .collect();
     let mut catalogue = Catalogue { tables };
     add_billing_cycle(&mut catalogue);
+    add_outbox(&mut catalogue);
     catalogue
 }
 
@@ -366,5 +367,105 @@ fn add_billing_cycle(catalogue: &mut Catalogue) {
         subscription
             .plain
             .insert(index(&["status", "expires_at", "id"]));
+    }
+}
+
+fn table(columns: &[(&str, Kind, bool)]) -> BTreeMap<String, Column> {
+    columns
+        .iter()
+        .map(|&(name, kind, nullable)| (name.to_owned(), column(kind, nullable)))
+        .collect()
+}
+
+/// The outbox (`event`, positions given after commit) and the webhook
+/// tables.
+fn add_outbox(catalogue: &mut Catalogue) {
+    let event = Table {
+        columns: table(&[
+            ("id", Kind::BigInt, NOT_NULL),
+            ("position", Kind::BigInt, NULL),
+            ("event_type", Kind::Text, NOT_NULL),
+            ("resource_kind", Kind::Text, NOT_NULL),
+            ("resource_id", Kind::BigInt, NOT_NULL),
+            ("resource_version", Kind::Integer, NOT_NULL),
+            ("data", Kind::Text, NOT_NULL),
+            ("occurred_at", Kind::Timestamp, NOT_NULL),
+        ]),
+        unique: [index(&["position"])].into(),
+        plain: [index(&["resource_kind", "resource_id", "id"])].into(),
+        foreign_keys: BTreeSet::new(),
+    };
+    let endpoint = Table {
+        columns: table(&[
+            ("id", Kind::BigInt, NOT_NULL),
+            ("url", Kind::Text, NOT_NULL),
+            ("event_types", Kind::Text, NOT_NULL),
+            ("secret", Kind::Text, NOT_NULL),
+            ("status", Kind::Text, NOT_NULL),
+            ("created_at", Kind::Timestamp, NOT_NULL),
+            ("updated_at", Kind::Timestamp, NOT_NULL),
+        ]),
+        unique: BTreeSet::new(),
+        plain: BTreeSet::new(),
+        foreign_keys: BTreeSet::new(),
+    };
+    let delivery = Table {
+        columns: table(&[
+            ("id", Kind::BigInt, NOT_NULL),
+            ("endpoint_id", Kind::BigInt, NOT_NULL),
+            ("event_id", Kind::BigInt, NOT_NULL),
+            ("event_position", Kind::BigInt, NOT_NULL),
+            ("event_type", Kind::Text, NOT_NULL),
+            ("resource_kind", Kind::Text, NOT_NULL),
+            ("resource_id", Kind::BigInt, NOT_NULL),
+            ("status", Kind::Text, NOT_NULL),
+            ("attempts", Kind::Integer, NOT_NULL),
+            ("next_attempt_at", Kind::Timestamp, NULL),
+            ("last_status_code", Kind::Integer, NULL),
+            ("created_at", Kind::Timestamp, NOT_NULL),
+            ("updated_at", Kind::Timestamp, NOT_NULL),
+        ]),
+        unique: [index(&["endpoint_id", "event_id"])].into(),
+        plain: [
+            index(&["status", "next_attempt_at"]),
+            index(&[
+                "endpoint_id",
+                "resource_kind",
+                "resource_id",
+                "event_position",
+            ]),
+        ]
+        .into(),
+        foreign_keys: [
+            foreign_key("endpoint_id", "webhook_endpoint", OnDelete::Cascade),
+            foreign_key("event_id", "event", OnDelete::Cascade),
+        ]
+        .into(),
+    };
+    let attempt = Table {
+        columns: table(&[
+            ("id", Kind::BigInt, NOT_NULL),
+            ("delivery_id", Kind::BigInt, NOT_NULL),
+            ("attempted_at", Kind::Timestamp, NOT_NULL),
+            ("status_code", Kind::Integer, NULL),
+            ("error", Kind::Text, NULL),
+            ("duration_ms", Kind::BigInt, NOT_NULL),
+        ]),
+        unique: BTreeSet::new(),
+        plain: [index(&["delivery_id"])].into(),
+        foreign_keys: [foreign_key(
+            "delivery_id",
+            "webhook_delivery",
+            OnDelete::Cascade,
+        )]
+        .into(),
+    };
+    for (name, table) in [
+        ("event", event),
+        ("webhook_endpoint", endpoint),
+        ("webhook_delivery", delivery),
+        ("webhook_attempt", attempt),
+    ] {
+        catalogue.tables.insert(name.to_owned(), table);
     }
 }

@@ -1,5 +1,6 @@
 //! [`Settings`]: every setting of the binary, grouped by component (HTTP,
-//! database, Redis, idempotency, billing rules, log, billing cycle), read
+//! database, Redis, idempotency, billing rules, log, billing cycle, webhook
+//! delivery), read
 //! from command-line flags and environment variables (clap, `--help` lists
 //! each with its variable), and checked before anything starts.
 //!
@@ -102,6 +103,10 @@ pub struct Settings {
     /// The billing cycle (`BILLING_CYCLE_*`).
     #[command(flatten, next_help_heading = "Billing cycle")]
     pub cycle: crate::cycle::CycleArgs,
+
+    /// Webhook delivery (`BILLING_WEBHOOK_*`).
+    #[command(flatten, next_help_heading = "Webhook delivery")]
+    pub webhooks: crate::webhook_delivery::WebhookArgs,
 
     /// What to do instead of serving; serve when absent.
     #[command(subcommand)]
@@ -228,7 +233,8 @@ impl Settings {
         self.redis.validate(&self.idempotency)?;
         self.http.validate()?;
         self.rules.validate(&self.idempotency)?;
-        self.cycle.validate()
+        self.cycle.validate()?;
+        self.webhooks.validate()
     }
 
     /// The settings for `billing_repository::connect`.

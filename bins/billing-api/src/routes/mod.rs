@@ -11,12 +11,14 @@
 
 pub mod cases;
 pub mod currencies;
+pub mod events;
 pub mod health;
 pub mod invoices;
 pub mod plans;
 pub mod subscriptions;
 pub mod taxes;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -37,4 +39,6 @@ pub fn api_v1(config: &mut web::ServiceConfig) {
     plans::configure(config);
     subscriptions::configure(config);
     invoices::configure(config);
+    events::configure(config);
+    webhooks::configure(config);
 }

@@ -33,6 +33,13 @@ const VARIABLES: &[&str] = &[
     "BILLING_HEALTH_TIMEOUT",
     "BILLING_PASSWORD_HASH_QUEUE",
     "BILLING_WORKERS",
+    "BILLING_WEBHOOK_ENABLED",
+    "BILLING_WEBHOOK_TIMEOUT",
+    "BILLING_WEBHOOK_POLL_INTERVAL",
+    "BILLING_WEBHOOK_RETRY_BASE",
+    "BILLING_WEBHOOK_RETRY_WINDOW",
+    "BILLING_WEBHOOK_CONCURRENCY",
+    "BILLING_WEBHOOK_LEASE_TTL",
 ];
 
 /// A temporary SQLite URL, so that no test writes `./billing.db`.
@@ -421,6 +428,7 @@ fn probe(url: &str) -> anyhow::Result<(u16, String)> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        billing_webhooks::install_crypto_provider();
         let response = reqwest::Client::new()
             .get(url)
             .timeout(Duration::from_secs(10))

@@ -118,6 +118,9 @@ pub struct TestOptions {
     /// (`BILLING_CYCLE_ENABLED=false`), so no background pass writes
     /// during tests that do not expect one.
     pub cycle: Option<billing_api::cycle::CycleArgs>,
+    /// Webhook delivery's settings; `None` turns it off
+    /// (`BILLING_WEBHOOK_ENABLED=false`), as the cycle.
+    pub webhooks: Option<billing_api::webhook_delivery::WebhookArgs>,
 }
 
 impl Default for TestOptions {
@@ -138,6 +141,7 @@ impl Default for TestOptions {
             password_hash_queue: None,
             in_flight_ttl: None,
             cycle: None,
+            webhooks: None,
         }
     }
 }
@@ -199,6 +203,12 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
             enabled: false,
             ..billing_api::cycle::CycleArgs::default()
         });
+    settings.webhooks = options.webhooks.clone().unwrap_or_else(|| {
+        billing_api::webhook_delivery::WebhookArgs {
+            enabled: false,
+            ..billing_api::webhook_delivery::WebhookArgs::default()
+        }
+    });
     Ok(settings)
 }
 
@@ -280,6 +290,7 @@ pub async fn spawn_instance(
             HeaderValue::from_str(&format!("Bearer {token}"))?,
         );
     }
+    billing_webhooks::install_crypto_provider();
     let api_client = reqwest::Client::builder()
         .default_headers(headers)
         .timeout(Duration::from_secs(30))

@@ -38,3 +38,4 @@ mod startup;
 mod subscriptions;
 mod taxes;
 mod users;
+mod webhooks;

@@ -8,10 +8,13 @@
 //! outcomes of requests that ran under an idempotency key). The billing
 //! cycle's two records are written once and never updated, so they have no
 //! `version` either: `subscription_renewal` (one renewal invoice per
-//! subscription and period) and `dunning_attempt` (one row per retry).
+//! subscription and period) and `dunning_attempt` (one row per retry). The outbox `event` and the
+//! webhook tables (`webhook_endpoint`, `webhook_delivery`, `webhook_attempt`)
+//! are bookkeeping too.
 
 pub mod currency;
 pub mod dunning_attempt;
+pub mod event;
 pub mod idempotency_record;
 pub mod invoice_sequence;
 pub mod subscription;
@@ -23,3 +26,6 @@ pub mod user;
 pub mod user_case;
 pub mod user_details;
 pub mod user_invoice;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

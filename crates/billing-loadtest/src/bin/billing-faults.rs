@@ -103,6 +103,8 @@ enum Which {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // reqwest is built without a crypto provider (see billing-webhooks).
+    let _installed = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let options = FaultOptions {
         api_bin: cli.api_bin,

@@ -107,6 +107,8 @@ fn parse_env(value: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // reqwest is built without a crypto provider (see billing-webhooks).
+    let _installed = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     if let Some(Sub::BareServer { port, workers }) = cli.command {
         billing_loadtest::bare::serve(([127, 0, 0, 1], port).into(), workers).await?;

@@ -3,6 +3,7 @@
 
 pub mod currencies;
 pub mod cycle;
+pub mod events;
 pub mod idempotency_records;
 pub mod invoices;
 pub mod plans;
@@ -11,3 +12,4 @@ pub mod taxes;
 pub mod user_cases;
 pub mod user_details;
 pub mod users;
+pub mod webhooks;

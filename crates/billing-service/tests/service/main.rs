@@ -9,6 +9,7 @@ mod catalogue_cache;
 mod cycle;
 mod cycle_bench;
 mod erasure;
+mod events;
 mod idempotency;
 mod invoices;
 mod no_op_changes;
