@@ -36,6 +36,7 @@ mod invoices;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod plans;
+pub mod rules;
 mod subscriptions;
 mod taxes;
 mod text;

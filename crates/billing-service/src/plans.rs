@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use billing_domain::entities::{currency, tarif_plan};
 use billing_domain::enums::BillingPeriod;
-use billing_domain::{Numeric, PlanPrices, validate_plan_prices};
+use billing_domain::{Numeric, PlanPrices, validate_currency_code, validate_plan_prices};
 use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
 use serde::de::Error as _;
@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::currencies::all_currencies;
+use crate::rules::{NAME_MAX_CHARS, SLUG_MAX_CHARS};
 use crate::text::{optional_text, valid_text};
 use crate::{Billing, BillingError, now};
 
@@ -31,7 +32,7 @@ pub struct NewPlan {
     pub description: Option<String>,
     /// Price per billing period in `currency`.
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.99"))]
-    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    #[serde(deserialize_with = "crate::text::exact::price")]
     pub price: Decimal,
     /// ISO 4217 code of `price`; an existing, active currency.
     pub currency: String,
@@ -50,12 +51,12 @@ pub struct NewPlan {
     #[serde(default)]
     pub is_active: Option<bool>,
     /// Position in listings; 0 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub sort_order: Option<i32>,
     /// Fixed prices in other currencies: code → price.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
-    #[serde(deserialize_with = "crate::text::exact::option_decimal_map")]
+    #[serde(deserialize_with = "crate::text::exact::option_price_map")]
     pub prices: Option<BTreeMap<String, Decimal>>,
 }
 
@@ -76,7 +77,7 @@ pub struct PlanChanges {
     /// New price.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "24.99"))]
-    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    #[serde(deserialize_with = "crate::text::exact::option_price")]
     pub price: Option<Decimal>,
     /// New currency of `price`.
     #[serde(default)]
@@ -94,12 +95,12 @@ pub struct PlanChanges {
     #[serde(default)]
     pub is_active: Option<bool>,
     /// New position in listings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub sort_order: Option<i32>,
     /// New fixed prices (replacing all of them).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
-    #[serde(deserialize_with = "crate::text::exact::option_decimal_map")]
+    #[serde(deserialize_with = "crate::text::exact::option_price_map")]
     pub prices: Option<BTreeMap<String, Decimal>>,
 }
 
@@ -135,16 +136,16 @@ impl Billing {
         let currencies = all_currencies(self.db()).await?;
         let mut plan = tarif_plan::Model {
             id: 0,
-            name: valid_text("name", &new.name, 100)?,
+            name: valid_text("name", &new.name, NAME_MAX_CHARS)?,
             slug: valid_slug(&new.slug)?,
             description: optional_text(new.description.as_deref()),
             price: new.price.into(),
-            currency: new.currency.trim().to_ascii_uppercase(),
+            currency: validate_currency_code(&new.currency)?,
             billing_period: new.billing_period,
             features: valid_features(new.features)?,
             is_active: new.is_active.unwrap_or(true),
             sort_order: new.sort_order.unwrap_or(0),
-            prices: to_plan_prices(new.prices.unwrap_or_default()),
+            prices: to_plan_prices(new.prices.unwrap_or_default())?,
             created_at: now(),
             updated_at: now(),
             version: 1,
@@ -229,14 +230,19 @@ impl Billing {
         let name = changes
             .name
             .as_deref()
-            .map(|n| valid_text("name", n, 100))
+            .map(|n| valid_text("name", n, NAME_MAX_CHARS))
             .transpose()?;
         let slug = changes.slug.as_deref().map(valid_slug).transpose()?;
         let features = changes
             .features
             .map(|f| valid_features(Some(f)))
             .transpose()?;
-        let prices = changes.prices.map(to_plan_prices);
+        let prices = changes.prices.map(to_plan_prices).transpose()?;
+        let currency = changes
+            .currency
+            .as_deref()
+            .map(validate_currency_code)
+            .transpose()?;
         let updated = self
             .update_versioned::<tarif_plan::Entity, _>(id, expected_version, |plan| {
                 if let Some(name) = &name {
@@ -251,8 +257,8 @@ impl Billing {
                 if let Some(price) = changes.price {
                     plan.price = price.into();
                 }
-                if let Some(currency) = &changes.currency {
-                    plan.currency = currency.trim().to_ascii_uppercase();
+                if let Some(currency) = &currency {
+                    plan.currency.clone_from(currency);
                 }
                 if let Some(period) = changes.billing_period {
                     plan.billing_period = period;
@@ -285,38 +291,48 @@ fn normalise_and_validate(
     let own = currencies
         .iter()
         .find(|c| c.code == plan.currency)
-        .ok_or_else(|| BillingError::invalid(format!("unknown currency {}", plan.currency)))?;
+        .ok_or_else(|| BillingError::not_found("currency", &plan.currency))?;
     if !own.is_active {
-        return Err(BillingError::invalid(format!(
+        return Err(BillingError::invalid_transition(format!(
             "currency {} is not active",
             own.code
         )));
     }
-    plan.prices = validate_plan_prices(&plan.prices, &plan.currency, currencies)?;
-    plan.price = own.validate_price(plan.price.get())?.into();
-    plan.validate(currencies)?;
+    // The shape of every price is checked on input; what is left depends on
+    // the stored currencies (known, active, their minor units).
+    let against_currencies =
+        |error: billing_domain::DomainError| BillingError::from(error).against_state();
+    plan.prices = validate_plan_prices(&plan.prices, &plan.currency, currencies)
+        .map_err(against_currencies)?;
+    plan.price = own
+        .validate_price(plan.price.get())
+        .map_err(against_currencies)?
+        .into();
+    plan.validate(currencies).map_err(against_currencies)?;
     Ok(())
 }
 
-fn to_plan_prices(prices: BTreeMap<String, Decimal>) -> PlanPrices {
-    PlanPrices(
+/// The prices by upper-case code; a code that is not ISO 4217 is refused
+/// as malformed (whether it is configured depends on the stored currencies).
+fn to_plan_prices(prices: BTreeMap<String, Decimal>) -> Result<PlanPrices, BillingError> {
+    Ok(PlanPrices(
         prices
             .into_iter()
-            .map(|(code, price)| (code.trim().to_ascii_uppercase(), Numeric(price)))
-            .collect(),
-    )
+            .map(|(code, price)| Ok((validate_currency_code(&code)?, Numeric(price))))
+            .collect::<Result<_, BillingError>>()?,
+    ))
 }
 
 fn valid_slug(slug: &str) -> Result<String, BillingError> {
-    let slug = slug.trim();
+    // As sent: `rules::SLUG_PATTERN` and `SLUG_MAX_CHARS`.
     let allowed = slug
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let only_digits = slug.bytes().all(|b| b.is_ascii_digit());
-    if slug.is_empty() || slug.len() > 100 || !allowed || only_digits {
-        return Err(BillingError::invalid(
-            "slug must be 1 to 100 lower-case letters, digits or '-', and not only digits",
-        ));
+    if slug.is_empty() || slug.len() > SLUG_MAX_CHARS || !allowed || only_digits {
+        return Err(BillingError::invalid(format!(
+            "slug must be 1 to {SLUG_MAX_CHARS} lower-case letters, digits or '-', and not only digits"
+        )));
     }
     Ok(slug.to_owned())
 }
