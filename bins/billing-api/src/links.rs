@@ -3,8 +3,10 @@
 //! that a new resource gets its links without a list to keep:
 //!
 //! - a `POST /x` answering 201 links to every operation under `/x/{p}`
-//!   (read, change, delete, transitions, nested lists), with `{p}` taken
-//!   from the created resource's field `p` (`id`, `code`);
+//!   (read, change, transitions, nested lists and what they hold), with
+//!   `{p}` taken from the created resource's field `p` (`id`, `code`);
+//!   not to deleting the resource itself, nor to reading a nested
+//!   resource the creation does not make (`GET /users/{id}/details`);
 //! - and to every operation whose request body has a field `<x>_id`
 //!   (`user_id` for `/users`, `subscription_id` for `/subscriptions`),
 //!   filled with the created resource's `id`; other `*_id` fields of that
@@ -111,6 +113,7 @@ fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<St
         // Operations under `/x/{p}`.
         if let Some(rest) = under
             && !target.optional_read
+            && !(target.method == "delete" && rest.ends_with('}'))
             && let Some((parameter, _)) = rest.split_once('}')
             && created.iter().any(|field| field == parameter)
         {

@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use billing_domain::entities::{currency, tarif_plan};
 use billing_domain::enums::BillingPeriod;
-use billing_domain::{Numeric, PlanPrices, validate_currency_code, validate_plan_prices};
+use billing_domain::{
+    DomainError, Numeric, PlanPrices, validate_currency_code, validate_plan_prices,
+};
 use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
 use serde::de::Error as _;
@@ -300,8 +302,22 @@ fn normalise_and_validate(
     }
     // The shape of every price is checked on input; what is left depends on
     // the stored currencies (known, active, their minor units).
-    let against_currencies =
-        |error: billing_domain::DomainError| BillingError::from(error).against_state();
+    let against_currencies = |error: DomainError| {
+        let stateful = matches!(
+            error,
+            DomainError::TooManyDecimals { .. }
+                | DomainError::UnknownCurrency { .. }
+                | DomainError::CurrencyInactive { .. }
+                | DomainError::NotDefaultCurrency { .. }
+                | DomainError::CurrencyMismatch { .. }
+        );
+        let error = BillingError::from(error);
+        if stateful {
+            error.against_state()
+        } else {
+            error
+        }
+    };
     plan.prices = validate_plan_prices(&plan.prices, &plan.currency, currencies)
         .map_err(against_currencies)?;
     plan.price = own
@@ -367,8 +383,8 @@ fn exact_features<'de, D: Deserializer<'de>>(
     let Some(raw) = Option::<Box<RawValue>>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    exact_numbers(raw.get()).map_err(D::Error::custom)?;
-    serde_json::from_str(raw.get())
+    let exact = exact_numbers(raw.get()).map_err(D::Error::custom)?;
+    serde_json::from_str(&exact)
         .map(Some)
         .map_err(D::Error::custom)
 }
@@ -381,10 +397,15 @@ enum Step {
     Element(usize),
 }
 
-/// Checks every number of `json` (valid JSON text) with [`exact_number`];
-/// the error names the number's path (`features.limits.seats`) and why.
-/// Iterative, so nesting depth costs no stack.
-fn exact_numbers(json: &str) -> Result<(), String> {
+/// Checks every number of `json` (valid JSON text) with [`exact_number`],
+/// after writing an integral number in integer notation (`2.0` → `2`,
+/// `1e3` → `1000`: JSON Schema's integers, which must lie within the
+/// integer range); returns the text so rewritten. The error names the
+/// number's path (`features.limits.seats`) and why. Iterative, so nesting
+/// depth costs no stack.
+fn exact_numbers(json: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(json.len());
+    let mut copied = 0;
     let bytes = json.as_bytes();
     let mut path: Vec<Step> = Vec::new();
     let mut at = 0;
@@ -421,7 +442,13 @@ fn exact_numbers(json: &str) -> Result<(), String> {
                     .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
                     .map_or(bytes.len(), |offset| at + offset);
                 let number = &json[at..end];
-                exact_number(number).map_err(|reason| {
+                let integral = integral_text(number);
+                if let Some(integer) = &integral {
+                    out.push_str(&json[copied..at]);
+                    out.push_str(integer);
+                    copied = end;
+                }
+                exact_number(integral.as_deref().unwrap_or(number)).map_err(|reason| {
                     format!("{}: the number {number} {reason}", path_name(&path))
                 })?;
                 at = end;
@@ -431,7 +458,24 @@ fn exact_numbers(json: &str) -> Result<(), String> {
         }
         at += 1;
     }
-    Ok(())
+    out.push_str(&json[copied..]);
+    Ok(out)
+}
+
+/// A number written with a fraction or an exponent whose value is a
+/// non-zero integer (`2.0`, `1e3`, `-9.2e18`), in integer notation; `None`
+/// otherwise (and for an absurd exponent).
+fn integral_text(text: &str) -> Option<String> {
+    if !text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    let (negative, digits, exponent) = decimal_value(text)?;
+    if digits.is_empty() || !(0..=1000).contains(&exponent) {
+        return None;
+    }
+    let zeros = "0".repeat(usize::try_from(exponent).ok()?);
+    let sign = if negative { "-" } else { "" };
+    Some(format!("{sign}{digits}{zeros}"))
 }
 
 /// The index just past the string that starts at `start` (a `"`).
@@ -475,6 +519,10 @@ fn exact_number(text: &str) -> Result<(), String> {
     const REFUSED: &str = "cannot be stored exactly: integers must lie within \
         -9223372036854775808..=18446744073709551615 and other numbers must be \
         exact as 64-bit floats; send it as a string";
+    let integer = !text.contains(['.', 'e', 'E']);
+    if integer && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
+        return Err(format!("is out of range; {REFUSED}"));
+    }
     let held: serde_json::Value =
         serde_json::from_str(text).map_err(|_| format!("is out of range; {REFUSED}"))?;
     let written = held.to_string();
@@ -577,7 +625,7 @@ mod tests {
             r#"{"seats":10}"#,
             r#"{"seats":18446744073709551615}"#,
             r#"{"floor":-9223372036854775808}"#,
-            r#"{"ratio":0.5,"price":19.99,"tiny":1e-7,"big":1e300,"third":0.3333333333333333}"#,
+            r#"{"ratio":0.5,"price":19.99,"tiny":1e-7,"third":0.3333333333333333}"#,
             r#"{"nested":{"list":[1,2.5,{"x":-0.0}]},"text":"18446744073709551616"}"#,
         ] {
             let value = features(kept).unwrap_or_else(|e| panic!("{kept}: {e}"));
@@ -593,15 +641,28 @@ mod tests {
                 "features.a.b[2]",
             ),
             (r#"{"huge":1e400}"#, "features.huge"),
+            (r#"{"big":1e300}"#, "features.big"),
+            (r#"{"big":-9.3e18}"#, "features.big"),
             (r#"{"x":123456789012345678901234567890}"#, "features.x"),
-            (
-                r#"{"k\"ey":{"n":9007199254740993.0}}"#,
-                r#"features.k"ey.n"#,
-            ),
         ] {
             let error = features(refused).unwrap_err();
             assert!(error.contains(path), "{refused}: {error}");
             assert!(error.contains("send it as a string"), "{refused}: {error}");
+        }
+    }
+
+    #[test]
+    fn integral_numbers_are_kept_as_integers() {
+        for (sent, kept) in [
+            (r#"{"n":9007199254740993.0}"#, r#"{"n":9007199254740993}"#),
+            (
+                r#"{"n":-9.223372036854775e+18}"#,
+                r#"{"n":-9223372036854775000}"#,
+            ),
+            (r#"{"n":[1e3, 2.50e1]}"#, r#"{"n":[1000, 25]}"#),
+        ] {
+            let kept: serde_json::Value = serde_json::from_str(kept).unwrap();
+            assert_eq!(features(sent), Ok(kept), "{sent}");
         }
     }
 
