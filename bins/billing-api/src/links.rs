@@ -28,6 +28,8 @@ struct Operation {
     operation_id: String,
     /// The properties of its JSON request body.
     body_fields: Vec<String>,
+    /// Whether it takes an `If-Match` header.
+    if_match: bool,
     /// Whether it reads one resource that need not exist when its owner
     /// does (`GET /users/{id}/details`): a `GET` below `/x/{p}/` that
     /// answers no list.
@@ -69,7 +71,11 @@ fn operations(document: &Value) -> Vec<Operation> {
                 && !schema_properties(document, answer)
                     .iter()
                     .any(|p| p == "items");
+            let if_match = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "If-Match" && p["in"] == "header"));
             found.push(Operation {
+                if_match,
                 optional_read,
                 path: path.clone(),
                 method: method.clone(),
@@ -117,11 +123,22 @@ fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<St
             && let Some((parameter, _)) = rest.split_once('}')
             && created.iter().any(|field| field == parameter)
         {
+            let mut parameters = Map::new();
+            parameters.insert(
+                format!("path.{parameter}"),
+                json!(format!("$response.body#/{parameter}")),
+            );
+            // The created resource's own version, for a change of it or a
+            // transition (not of what it holds, `/users/{id}/details`).
+            let own = !rest.contains('/') || target.method == "post";
+            if own && target.if_match {
+                parameters.insert("header.If-Match".to_owned(), json!("$response.header.ETag"));
+            }
             links.insert(
                 target.operation_id.clone(),
                 json!({
                     "operationId": target.operation_id,
-                    "parameters": {format!("path.{parameter}"): format!("$response.body#/{parameter}")},
+                    "parameters": parameters,
                     "description": format!(
                         "`{}` of the created resource as `{{{parameter}}}` of {} {}",
                         parameter, target.method.to_uppercase(), target.path

@@ -11,6 +11,9 @@
 #   ever replaced by another value of the same schema (an integer id by a
 #   seeded id, a currency code by a seeded code), so a request the
 #   generator made valid stays valid and an invalid one stays invalid.
+# - A hook that makes each valid Idempotency-Key unique, for the same
+#   reason.
+import itertools
 import json
 import os
 import re
@@ -109,10 +112,32 @@ def flatmap_body(ctx, body):
     if not options:
         return st.just(body)
     names = sorted(options)
-    seeded = st.tuples(*(st.sampled_from(options[name]) for name in names)).map(
-        lambda picked: {**body, **dict(zip(names, picked))}
-    )
+
+    # A named function, not a lambda: hypothesis describes a lambda by
+    # parsing its source, which is not safe with several workers.
+    def build(picked):
+        return {**body, **dict(zip(names, picked))}
+
+    seeded = st.tuples(*(st.sampled_from(options[name]) for name in names)).map(build)
     return st.one_of(st.just(body), seeded)
+
+
+_VALID_KEY = re.compile(r"^[!-~]{1,200}$")
+_KEYS = itertools.count()
+
+
+@schemathesis.hook
+def map_headers(ctx, headers):
+    """Make each valid Idempotency-Key unique (still valid: visible ASCII,
+    at most 255 characters), so that generated requests are not refused
+    for a key an earlier one used (422) and payments go through."""
+    if not isinstance(headers, dict):
+        return headers
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and _VALID_KEY.match(key):
+        headers = dict(headers)
+        headers["Idempotency-Key"] = f"{key}-{os.getpid()}-{next(_KEYS)}"
+    return headers
 
 
 @schemathesis.check

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seeds a fresh billing-api for contract fuzzing with what the OpenAPI
-# document's links cannot create from nothing: a second currency, a tax,
-# two plans, two users, a subscription and its invoice, a support case.
+# document's links cannot create from nothing: two more currencies, a tax,
+# two plans, two users, a subscription and pending invoices for it
+# (SEED_INVOICES, 30 by default), a support case.
 # Prints the ids and codes as JSON for problem_json_hooks.py (FUZZ_SEED).
 #
 # Usage: seed.sh <base URL> <bearer token>
@@ -26,11 +27,16 @@ plan2=$(post /plans '{"name":"Fuzz yearly","slug":"fuzz-yearly","price":"99","cu
 user=$(post /users '{"email":"fuzz-seed@example.com","password":"fuzz-seed-password"}' | field id)
 user2=$(post /users '{"email":"fuzz-seed-2@example.com","password":"fuzz-seed-password"}' | field id)
 subscription=$(post /subscriptions "{\"user_id\":$user,\"plan_id\":$plan}" | field id)
-invoice=$(post /invoices "{\"user_id\":$user,\"plan_id\":$plan,\"subscription_id\":$subscription}" | field id)
+# Pending invoices to pay: generated requests may cancel some first.
+invoices=()
+for _ in $(seq 1 "${SEED_INVOICES:-30}"); do
+    invoices+=("$(post /invoices "{\"user_id\":$user,\"plan_id\":$plan,\"subscription_id\":$subscription}" | field id)")
+done
+invoice_ids=$(IFS=,; echo "${invoices[*]}")
 case_id=$(post "/users/$user/cases" '{"subject":"Fuzz","description":"seeded for contract fuzzing"}' | field id)
 
 cat <<JSON
 {"user_ids": [$user, $user2], "plan_ids": [$plan, $plan2], "subscription_ids": [$subscription],
- "invoice_ids": [$invoice], "case_ids": [$case_id], "tax_ids": [$tax],
+ "invoice_ids": [$invoice_ids], "case_ids": [$case_id], "tax_ids": [$tax],
  "currencies": ["EUR", "USD", "JPY"], "tax_codes": ["vat-de"], "plan_slugs": ["fuzz", "fuzz-yearly"]}
 JSON

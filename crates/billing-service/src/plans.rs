@@ -660,6 +660,11 @@ mod tests {
                 r#"{"n":-9223372036854775000}"#,
             ),
             (r#"{"n":[1e3, 2.50e1]}"#, r#"{"n":[1000, 25]}"#),
+            // Read exactly (serde_json's `float_roundtrip`), so kept as sent.
+            (
+                r#"{"n":3.758720996455826e-300}"#,
+                r#"{"n":3.758720996455826e-300}"#,
+            ),
         ] {
             let kept: serde_json::Value = serde_json::from_str(kept).unwrap();
             assert_eq!(features(sent), Ok(kept), "{sent}");
