@@ -71,9 +71,10 @@ fn operations(document: &Value) -> Vec<Operation> {
                 && !schema_properties(document, answer)
                     .iter()
                     .any(|p| p == "items");
-            let if_match = operation["parameters"]
-                .as_array()
-                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "If-Match" && p["in"] == "header"));
+            let if_match = operation["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "If-Match" && p["in"] == "header")
+            });
             found.push(Operation {
                 if_match,
                 optional_read,

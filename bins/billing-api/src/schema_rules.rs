@@ -43,7 +43,7 @@ pub enum FieldRule {
     CountryCode,
     /// A decimal string of this shape.
     Decimal(DecimalRule),
-    /// A map from currency code to price.
+    /// A map from upper-case currency code to price.
     PriceMap,
     /// A plan's features: an object of [`FEATURE_VALUE`]s.
     Features,
@@ -79,7 +79,7 @@ impl FieldRule {
             Self::CountryCode => json!({"pattern": rules::country_code_pattern()}),
             Self::Decimal(rule) => json!({"pattern": rule.pattern()}),
             Self::PriceMap => json!({
-                "propertyNames": {"pattern": rules::currency_code_pattern()},
+                "propertyNames": {"pattern": rules::upper_case_currency_code_pattern()},
                 "additionalProperties": {"type": "string", "pattern": rules::PRICE.pattern()}
             }),
             Self::Integer(min, max) => json!({"minimum": min, "maximum": max}),

@@ -76,8 +76,12 @@ def flatmap_path_parameters(ctx, path_parameters):
     seeded = dict(path_parameters)
     resource = _resource(ctx)
     choices = []
+    path = getattr(getattr(ctx, "operation", None), "path", "") or ""
     for name, value in path_parameters.items():
-        if name == "id" and _is_int(value) and SEED.get(_PATH_IDS.get(resource, "")):
+        if name == "id" and _is_int(value) and path.endswith(("/pay", "/refund")):
+            # Paid and refunded only: invoices no other request touches.
+            choices.append((name, SEED.get("payable_invoice_ids", [])))
+        elif name == "id" and _is_int(value) and SEED.get(_PATH_IDS.get(resource, "")):
             choices.append((name, SEED[_PATH_IDS[resource]]))
         elif name == "id" and isinstance(value, str) and resource == "plans":
             choices.append((name, [str(i) for i in SEED.get("plan_ids", [])] + SEED.get("plan_slugs", [])))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Seeds a fresh billing-api for contract fuzzing with what the OpenAPI
 # document's links cannot create from nothing: two more currencies, a tax,
-# two plans, two users, a subscription and pending invoices for it
-# (SEED_INVOICES, 30 by default), a support case.
+# two plans, two users, a subscription with an invoice, a support case, and
+# pending invoices to pay (SEED_INVOICES, 30 by default).
 # Prints the ids and codes as JSON for problem_json_hooks.py (FUZZ_SEED).
 #
 # Usage: seed.sh <base URL> <bearer token>
@@ -27,16 +27,22 @@ plan2=$(post /plans '{"name":"Fuzz yearly","slug":"fuzz-yearly","price":"99","cu
 user=$(post /users '{"email":"fuzz-seed@example.com","password":"fuzz-seed-password"}' | field id)
 user2=$(post /users '{"email":"fuzz-seed-2@example.com","password":"fuzz-seed-password"}' | field id)
 subscription=$(post /subscriptions "{\"user_id\":$user,\"plan_id\":$plan}" | field id)
-# Pending invoices to pay: generated requests may cancel some first.
-invoices=()
+invoice=$(post /invoices "{\"user_id\":$user,\"plan_id\":$plan,\"subscription_id\":$subscription}" | field id)
+# Pending invoices to pay, of a user, plan and subscription that the hooks
+# never name elsewhere, so that generated requests cannot cancel them or
+# the subscription, or delete the user, before they are paid.
+payer=$(post /users '{"email":"fuzz-payer@example.com","password":"fuzz-seed-password"}' | field id)
+payer_plan=$(post /plans '{"name":"Fuzz paid","slug":"fuzz-paid","price":"5","currency":"EUR","billing_period":"monthly"}' | field id)
+payer_subscription=$(post /subscriptions "{\"user_id\":$payer,\"plan_id\":$payer_plan}" | field id)
+payable=()
 for _ in $(seq 1 "${SEED_INVOICES:-30}"); do
-    invoices+=("$(post /invoices "{\"user_id\":$user,\"plan_id\":$plan,\"subscription_id\":$subscription}" | field id)")
+    payable+=("$(post /invoices "{\"user_id\":$payer,\"plan_id\":$payer_plan,\"subscription_id\":$payer_subscription}" | field id)")
 done
-invoice_ids=$(IFS=,; echo "${invoices[*]}")
+payable_ids=$(IFS=,; echo "${payable[*]}")
 case_id=$(post "/users/$user/cases" '{"subject":"Fuzz","description":"seeded for contract fuzzing"}' | field id)
 
 cat <<JSON
 {"user_ids": [$user, $user2], "plan_ids": [$plan, $plan2], "subscription_ids": [$subscription],
- "invoice_ids": [$invoice_ids], "case_ids": [$case_id], "tax_ids": [$tax],
+ "invoice_ids": [$invoice], "payable_invoice_ids": [$payable_ids], "case_ids": [$case_id], "tax_ids": [$tax],
  "currencies": ["EUR", "USD", "JPY"], "tax_codes": ["vat-de"], "plan_slugs": ["fuzz", "fuzz-yearly"]}
 JSON

@@ -310,6 +310,8 @@ fn normalise_and_validate(
                 | DomainError::CurrencyInactive { .. }
                 | DomainError::NotDefaultCurrency { .. }
                 | DomainError::CurrencyMismatch { .. }
+                // `prices` naming the plan's own (stored or new) currency.
+                | DomainError::InvalidField { field: "prices", .. }
         );
         let error = BillingError::from(error);
         if stateful {
@@ -328,13 +330,22 @@ fn normalise_and_validate(
     Ok(())
 }
 
-/// The prices by upper-case code; a code that is not ISO 4217 is refused
-/// as malformed (whether it is configured depends on the stored currencies).
+/// The prices by code; a code that is not an upper-case ISO 4217 code is
+/// refused as malformed (`rules::upper_case_currency_code_pattern`), so no
+/// currency can be listed twice; whether it is configured depends on the
+/// stored currencies.
 fn to_plan_prices(prices: BTreeMap<String, Decimal>) -> Result<PlanPrices, BillingError> {
     Ok(PlanPrices(
         prices
             .into_iter()
-            .map(|(code, price)| Ok((validate_currency_code(&code)?, Numeric(price))))
+            .map(|(code, price)| {
+                if validate_currency_code(&code).ok().as_deref() != Some(code.as_str()) {
+                    return Err(BillingError::invalid(format!(
+                        "prices: {code:?} is not an upper-case ISO 4217 currency code"
+                    )));
+                }
+                Ok((code, Numeric(price)))
+            })
             .collect::<Result<_, BillingError>>()?,
     ))
 }

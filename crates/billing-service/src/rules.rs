@@ -109,6 +109,20 @@ pub fn currency_code_pattern() -> String {
     case_insensitive_alternatives(iso4217::CURRENCIES.iter().map(|(code, _)| *code))
 }
 
+/// An active ISO 4217 currency code in upper case: the keys of a plan's
+/// `prices`.
+#[must_use]
+pub fn upper_case_currency_code_pattern() -> String {
+    format!(
+        "^(?:{})$",
+        iso4217::CURRENCIES
+            .iter()
+            .map(|(code, _)| *code)
+            .collect::<Vec<_>>()
+            .join("|")
+    )
+}
+
 /// An ISO 3166-1 alpha-2 country code, in any letter case.
 #[must_use]
 pub fn country_code_pattern() -> String {
@@ -318,6 +332,8 @@ mod tests {
         let currency = currency_code_pattern();
         assert!(matches(&currency, "EUR") && matches(&currency, "eUr"));
         assert!(!matches(&currency, "XYZ") && !matches(&currency, "EURO"));
+        let upper = upper_case_currency_code_pattern();
+        assert!(matches(&upper, "EUR") && !matches(&upper, "eur") && !matches(&upper, "XYZ"));
         let country = country_code_pattern();
         assert!(matches(&country, "DE") && matches(&country, "de"));
         assert!(!matches(&country, "UK") && !matches(&country, " DE"));

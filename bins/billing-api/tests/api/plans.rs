@@ -21,7 +21,7 @@ async fn plans_are_created_read_listed_and_changed(db: TestDatabase) -> anyhow::
         &json!({
             "name": "Pro", "slug": "pro", "description": "For teams", "price": "19.9",
             "currency": "EUR", "billing_period": "monthly", "features": {"seats": 10},
-            "sort_order": 2, "prices": {"usd": "21.99", "JPY": "3000"}
+            "sort_order": 2, "prices": {"USD": "21.99", "JPY": "3000"}
         }),
     )
     .await?;

@@ -228,7 +228,7 @@ async fn plans_validate_money(h: Harness) -> anyhow::Result<()> {
     let s = seed(b).await?;
     let mut with_prices = plan("team", "49.90", BillingPeriod::Yearly);
     with_prices.prices = Some(BTreeMap::from([
-        ("usd".to_owned(), dec("54")),
+        ("USD".to_owned(), dec("54")),
         ("JPY".to_owned(), dec("8000")),
     ]));
     with_prices.sort_order = Some(-1);
