@@ -106,7 +106,7 @@ cleanup() {
         psql "$FUZZ_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $database_name WITH (FORCE)" >/dev/null || true
         if command -v redis-cli >/dev/null; then
             redis-cli -u "$FUZZ_REDIS_URL" --scan --pattern "billing-fuzz-$run_id:*" |
-                xargs -r redis-cli -u "$FUZZ_REDIS_URL" del >/dev/null || true
+                xargs -r -d '\n' redis-cli -u "$FUZZ_REDIS_URL" del >/dev/null || true
         fi
     fi
     if [ "$status" -eq 0 ]; then
