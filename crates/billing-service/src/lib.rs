@@ -31,6 +31,7 @@ mod clock;
 mod currencies;
 mod cycle;
 mod error;
+mod features;
 mod idempotency;
 mod invoices;
 #[cfg(feature = "openapi")]
