@@ -53,8 +53,6 @@ pub struct KeyParam {
         rename = "Idempotency-Key",
         value_type = String,
         required = false,
-        min_length = 1,
-        max_length = 255,
         example = "order-1234-attempt-1"
     )]
     pub idempotency_key: Option<String>,
@@ -68,12 +66,7 @@ pub struct RequiredKeyParam {
     /// the token, kept 24 hours); a repeat gets the first response again
     /// with `Idempotent-Replayed: true`. Missing: 400
     /// `idempotency_key_required`.
-    #[param(
-        rename = "Idempotency-Key",
-        min_length = 1,
-        max_length = 255,
-        example = "pay-invoice-42-1"
-    )]
+    #[param(rename = "Idempotency-Key", example = "pay-invoice-42-1")]
     pub idempotency_key: String,
 }
 

@@ -16,6 +16,8 @@
 //! - [`telemetry`] — logging, request ids, request logs;
 //! - [`metrics`] — Prometheus metrics and `GET /metrics`;
 //! - [`openapi`] — the OpenAPI document and `GET /openapi.json`;
+//!   [`schema_rules`] states every input rule in it, [`links`] links each
+//!   creation to the operations that use what it created;
 //! - [`docs`] — `GET /docs`: the document as a page, assets embedded;
 //! - [`probe`] — `billing-api probe`, the container health check;
 //! - [`routes`] — the routes: `/health/*` and the resources of `/api/v1`;
@@ -32,6 +34,7 @@ pub mod configuration;
 pub mod cycle;
 pub mod docs;
 pub mod idempotency;
+pub mod links;
 pub mod metrics;
 pub mod openapi;
 pub mod probe;
@@ -41,6 +44,7 @@ pub mod representation;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod schema_rules;
 pub mod seed;
 pub mod startup;
 pub mod state;

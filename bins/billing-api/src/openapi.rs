@@ -4,7 +4,9 @@
 //! Route authors add their handlers to `paths(...)` and their body types
 //! to `components(schemas(...))`. Every operation under `/api/v1` gets the
 //! `bearer` security requirement ([`BearerSecurity`]) and the problems any
-//! request may meet ([`CommonProblems`]) automatically.
+//! request may meet ([`CommonProblems`]) automatically; the input rules
+//! ([`crate::schema_rules`]) and the links of the creations
+//! ([`crate::links`]) are added to the rendered document ([`document`]).
 
 use std::sync::OnceLock;
 
@@ -16,6 +18,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::{PROBLEM_JSON, Problem, ProblemCode};
+
 use crate::routes;
 use crate::routes::health::{DependencyStatus, HealthStatus, Liveness, Readiness};
 
@@ -258,13 +261,18 @@ impl Modify for BearerSecurity {
     }
 }
 
-/// The document as JSON, rendered once per process.
+/// The document as JSON, rendered once per process: [`ApiDoc`] with the
+/// input rules and the links of the creations.
 #[must_use]
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
+        serde_json::to_value(ApiDoc::openapi())
+            .and_then(|mut document| {
+                crate::schema_rules::add_input_rules(&mut document);
+                crate::links::add_links(&mut document);
+                serde_json::to_string(&document)
+            })
             .unwrap_or_else(|e| format!(r#"{{"error":"cannot render the OpenAPI document: {e}"}}"#))
     })
 }

@@ -29,6 +29,14 @@ use crate::state::AppState;
 pub const DEFAULT_PER_PAGE: u64 = 20;
 /// The largest page size.
 pub const MAX_PER_PAGE: u64 = 100;
+/// The largest page number.
+pub const MAX_PAGE: u64 = 1_000_000_000;
+/// The most digits of a version in `If-Match`.
+pub const MAX_VERSION_DIGITS: usize = 9;
+/// `If-Match` as [`IfMatch::parse`] reads it: `*` or one version, quoted
+/// (`"3"`) or bare (`3`), optionally weak (`W/"3"`), of at most
+/// [`MAX_VERSION_DIGITS`] digits.
+pub const IF_MATCH_PATTERN: &str = r#"^[ \t]*(?:\*|(?:W/)?(?:"[0-9]{1,9}"|[0-9]{1,9}))[ \t]*$"#;
 
 type BodyFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
@@ -190,7 +198,10 @@ impl IfMatch {
             Some(quoted) => quoted.strip_suffix('"').ok_or_else(invalid)?,
             None => tag,
         };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty()
+            || digits.len() > MAX_VERSION_DIGITS
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(invalid());
         }
         digits
@@ -226,7 +237,7 @@ pub struct IfMatchHeader {
 #[derive(Clone, Copy, Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// The page, from 1 (default 1).
+    /// The page, from 1 (default 1) to 1000000000.
     #[param(minimum = 1)]
     pub page: Option<u64>,
     /// Items per page, 1 to 100 (default 20).
@@ -262,8 +273,10 @@ impl PageRequest {
     pub fn new(page: Option<u64>, per_page: Option<u64>) -> Result<Self, ApiError> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-        if page == 0 {
-            return Err(ApiError::validation("page must be at least 1"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(ApiError::validation(format!(
+                "page must be between 1 and {MAX_PAGE}"
+            )));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             return Err(ApiError::validation(format!(

@@ -588,10 +588,27 @@ where
             // `web::resource(..).route(..)`, not `App::route` or `#[get]`:
             // those put the method guard on the resource, so a wrong method
             // would answer 404 instead of 405.
-            .service(web::resource("/health/live").route(web::get().to(routes::health::live)))
-            .service(web::resource("/health/ready").route(web::get().to(routes::health::ready)))
-            .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-            .service(web::resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
+            // Every documented operation refuses unknown query parameters.
+            .service(
+                web::resource("/health/live")
+                    .wrap(from_fn(refuse_unknown_query_parameters))
+                    .route(web::get().to(routes::health::live)),
+            )
+            .service(
+                web::resource("/health/ready")
+                    .wrap(from_fn(refuse_unknown_query_parameters))
+                    .route(web::get().to(routes::health::ready)),
+            )
+            .service(
+                web::resource("/metrics")
+                    .wrap(from_fn(refuse_unknown_query_parameters))
+                    .route(web::get().to(metrics::metrics)),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .wrap(from_fn(refuse_unknown_query_parameters))
+                    .route(web::get().to(openapi::openapi_json)),
+            )
             .configure(docs::configure)
             .service(
                 web::scope("/api/v1")

@@ -26,10 +26,10 @@ pub struct NewCurrency {
     pub symbol: Option<String>,
     /// Units of this currency per one unit of the default currency.
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.08"))]
-    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    #[serde(deserialize_with = "crate::text::exact::exchange_rate")]
     pub exchange_rate: Decimal,
     /// Minor units; ISO 4217's when absent (EUR 2, JPY 0, KWD 3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub decimal_places: Option<i16>,
     /// Make it the default currency (rebasing every other rate on it).
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct CurrencyChanges {
     /// New exchange rate against the default currency.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "1.09"))]
-    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    #[serde(deserialize_with = "crate::text::exact::option_exchange_rate")]
     pub exchange_rate: Option<Decimal>,
     /// Whether plans and invoices may use it (the default must stay active).
     #[serde(default)]
@@ -107,21 +107,25 @@ impl Billing {
         };
         candidate.validate()?;
         if make_default && !candidate.is_active {
-            return Err(BillingError::invalid("the default currency must be active"));
+            return Err(BillingError::invalid_transition(
+                "the default currency must be active",
+            ));
         }
         self.recording_transaction(move |tx| {
             let candidate = candidate.clone();
             Box::pin(async move {
                 let existing_default = Currencies::find_default(tx).await?;
                 if existing_default.is_none() && !make_default {
-                    return Err(BillingError::invalid(
+                    return Err(BillingError::invalid_transition(
                         "there is no default currency yet: create the first one with is_default true and rate 1",
                     ));
                 }
                 let created = Currencies::insert(tx, candidate).await?;
                 if make_default {
                     let version = created.version;
-                    return rebase_on(tx, created, version, None).await;
+                    return rebase_on(tx, created, version, None)
+                        .await
+                        .map_err(BillingError::against_state);
                 }
                 Ok(Some(created))
             })
@@ -225,16 +229,20 @@ impl Billing {
                 currency.is_active = active;
             }
             if changes.is_default == Some(false) && currency.is_default {
-                return Err(BillingError::invalid(
+                return Err(BillingError::invalid_transition(
                     "a default currency is required: make another currency the default instead",
                 ));
             }
             if currency.is_default && !currency.is_active {
-                return Err(BillingError::invalid(
+                return Err(BillingError::invalid_transition(
                     "the default currency must stay active",
                 ));
             }
-            currency.validate()?;
+            // The rate's shape was checked on input; what is left depends
+            // on the stored row (the default's rate is 1).
+            currency
+                .validate()
+                .map_err(|e| BillingError::from(e).against_state())?;
             Ok(())
         };
         if changes.is_default != Some(true) {
@@ -264,9 +272,13 @@ impl Billing {
                     .await;
                 }
                 if !currency.is_active {
-                    return Err(BillingError::invalid("the default currency must be active"));
+                    return Err(BillingError::invalid_transition(
+                        "the default currency must be active",
+                    ));
                 }
-                rebase_on(tx, currency, read_version, expected_version).await
+                rebase_on(tx, currency, read_version, expected_version)
+                    .await
+                    .map_err(BillingError::against_state)
             })
         })
         .await
@@ -340,17 +352,9 @@ async fn rebase_on(
 }
 
 fn valid_name(name: &str) -> Result<String, BillingError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(BillingError::invalid("name must be 1 to 100 characters"));
-    }
-    Ok(name.to_owned())
+    crate::text::valid_text("name", name, crate::rules::NAME_MAX_CHARS)
 }
 
 fn valid_symbol(symbol: Option<&str>) -> Result<Option<String>, BillingError> {
-    match symbol.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(symbol) if symbol.chars().count() <= 8 => Ok(Some(symbol.to_owned())),
-        Some(_) => Err(BillingError::invalid("symbol must be at most 8 characters")),
-    }
+    crate::text::optional_bounded_text("symbol", symbol, crate::rules::SYMBOL_MAX_CHARS)
 }

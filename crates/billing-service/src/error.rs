@@ -168,6 +168,30 @@ impl BillingError {
         }
     }
 
+    /// The refusal of a value that is valid in itself but not with the
+    /// stored rows it refers to (a currency that is inactive, or has fewer
+    /// minor units than a price has decimals; a suspended user): the state
+    /// does not allow it, as for a refused transition (409, not 400, so
+    /// that a request that follows the schema is never told it is
+    /// malformed).
+    pub(crate) fn against_state(self) -> Self {
+        match self {
+            Self::Validation { message, source } => Self::InvalidTransition { message, source },
+            other @ (Self::NotFound { .. }
+            | Self::AlreadyExists { .. }
+            | Self::InvalidTransition { .. }
+            | Self::VersionMismatch { .. }
+            | Self::Locked { .. }
+            | Self::IdempotencyInFlight
+            | Self::IdempotencyKeyReused
+            | Self::InUse { .. }
+            | Self::Unavailable { .. }
+            | Self::Overloaded { .. }
+            | Self::InvalidSettings { .. }
+            | Self::Internal { .. }) => other,
+        }
+    }
+
     /// A `NotFound` for `entity` with `key`.
     pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
         Self::NotFound {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use billing_concurrency::LockGuard;
 use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate, user_invoice};
 use billing_domain::enums::InvoiceStatus;
-use billing_domain::plan_invoice_amounts;
+use billing_domain::{plan_invoice_amounts, validate_currency_code};
 use billing_repository::{
     Currencies, Executor, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
 };
@@ -31,11 +31,13 @@ pub const MAX_PAYMENT_METHOD_CHARS: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct NewInvoice {
     /// The customer.
+    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub user_id: i64,
     /// The plan invoiced.
+    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub plan_id: i64,
     /// The subscription it pays for; it must be the user's, for this plan.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub subscription_id: Option<i64>,
     /// ISO 4217 code of the amounts; the plan's currency when absent.
     #[serde(default)]
@@ -356,11 +358,9 @@ async fn price_invoice(
     if let Some(subscription_id) = new.subscription_id {
         let subscription = Subscriptions::find_by_id(tx, subscription_id)
             .await?
-            .ok_or_else(|| {
-                BillingError::invalid(format!("subscription {subscription_id} does not exist"))
-            })?;
+            .ok_or_else(|| BillingError::not_found("subscription", subscription_id))?;
         if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
-            return Err(BillingError::invalid(format!(
+            return Err(BillingError::invalid_transition(format!(
                 "subscription {subscription_id} is not user {}'s subscription to plan {}",
                 user.id, plan.id
             )));
@@ -369,17 +369,17 @@ async fn price_invoice(
     let code = new
         .currency
         .as_deref()
-        .map_or_else(|| plan.currency.clone(), |c| c.trim().to_ascii_uppercase());
+        .map_or_else(|| Ok(plan.currency.clone()), validate_currency_code)?;
     let target = existing_currency(tx, &code).await?;
     let plan_currency = existing_currency(tx, &plan.currency).await?;
     let default = Currencies::find_default(tx)
         .await?
-        .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
+        .ok_or_else(|| BillingError::invalid_transition("no default currency is configured"))?;
     let tax = match new.tax_code.as_deref() {
         Some(code) => {
-            let tax = Taxes::find_by_code(tx, code.trim())
+            let tax = Taxes::find_by_code(tx, &crate::taxes::valid_code(code)?)
                 .await?
-                .ok_or_else(|| BillingError::invalid(format!("unknown tax {code}")))?;
+                .ok_or_else(|| BillingError::not_found("tax", code))?;
             let history = TaxRates::history(tx, tax.id).await?;
             Some((tax, history))
         }
@@ -398,6 +398,10 @@ async fn price_invoice(
         at,
         expires_at,
     )
+    // Every input was checked on its own; what is left depends on the
+    // stored rows (an inactive currency or tax, no rate in force, an amount
+    // the exchange rate takes out of range).
+    .map_err(BillingError::against_state)
 }
 
 /// The rows an invoice is priced from.
@@ -464,22 +468,38 @@ impl Billing {
     }
 }
 
-/// The currency `code` as `exec` reads it; unknown is a validation error.
+/// The currency `code` as `exec` reads it; unknown is `NotFound`.
 async fn existing_currency<X: Executor>(
     exec: &X,
     code: &str,
 ) -> Result<billing_domain::entities::currency::Model, BillingError> {
     Currencies::find_by_code(exec, code)
         .await?
-        .ok_or_else(|| BillingError::invalid(format!("unknown currency {code}")))
+        .ok_or_else(|| BillingError::not_found("currency", code))
 }
 
 /// Refuses a payment whose method the schema cannot store, before any lock
 /// is taken (the domain checks blank values and the reference).
 fn check_payment(payment: &Payment) -> Result<(), BillingError> {
-    if payment.payment_method.trim().chars().count() > MAX_PAYMENT_METHOD_CHARS {
+    // Checked before the invoice's state, so malformed input is refused as
+    // such whatever the invoice's state; counted as sent, as the schema's
+    // `maxLength` counts.
+    let blank = |text: &str| text.trim().is_empty();
+    if blank(&payment.payment_method) || payment.payment_reference.as_deref().is_some_and(blank) {
+        return Err(BillingError::invalid(
+            "payment_method and payment_reference must not be blank",
+        ));
+    }
+    if payment.payment_method.chars().count() > MAX_PAYMENT_METHOD_CHARS {
         return Err(BillingError::invalid(format!(
             "payment_method must be at most {MAX_PAYMENT_METHOD_CHARS} characters"
+        )));
+    }
+    let reference = payment.payment_reference.as_deref().unwrap_or_default();
+    if reference.chars().count() > crate::rules::PAYMENT_REFERENCE_MAX_CHARS {
+        return Err(BillingError::invalid(format!(
+            "payment_reference must be at most {} characters",
+            crate::rules::PAYMENT_REFERENCE_MAX_CHARS
         )));
     }
     Ok(())

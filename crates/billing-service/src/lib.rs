@@ -32,11 +32,13 @@ mod currencies;
 mod cycle;
 mod error;
 mod events;
+mod features;
 mod idempotency;
 mod invoices;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod plans;
+pub mod rules;
 mod subscriptions;
 mod taxes;
 mod text;

@@ -17,8 +17,10 @@ use crate::{Billing, BillingError, now};
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
     /// The subscriber.
+    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub user_id: i64,
     /// The plan; it must be active.
+    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub plan_id: i64,
 }
 
@@ -66,7 +68,7 @@ impl Billing {
         ensure_can_buy(&user)?;
         let plan = Plans::get(self.db(), new.plan_id).await?;
         if !plan.is_active {
-            return Err(BillingError::invalid(format!(
+            return Err(BillingError::invalid_transition(format!(
                 "plan {} is not offered any more",
                 plan.slug
             )));
@@ -178,13 +180,12 @@ impl Billing {
     }
 }
 
-/// Suspended and deleted users can neither subscribe nor be invoiced: a
-/// suspended user is refused as invalid input, a deleted one as a change of
-/// a read-only user (`InvalidTransition`).
+/// Suspended and deleted users can neither subscribe nor be invoiced: both
+/// are refused as a state that does not allow it (`InvalidTransition`).
 pub(crate) fn ensure_can_buy(user: &user::Model) -> Result<(), BillingError> {
     match user.status {
         UserStatus::Pending | UserStatus::Active => Ok(()),
-        UserStatus::Suspended => Err(BillingError::invalid(format!(
+        UserStatus::Suspended => Err(BillingError::invalid_transition(format!(
             "user {} is suspended and cannot buy",
             user.id
         ))),

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of, page_offset};
+use crate::rules::{NAME_MAX_CHARS, REGION_MAX_CHARS, TAX_CODE_MAX_CHARS};
 use crate::text::{optional_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError};
@@ -28,7 +29,7 @@ pub struct NewTax {
     pub description: Option<String>,
     /// Rate in percent (`"19.00"`), 0 to 100, at most 4 decimals.
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.00"))]
-    #[serde(deserialize_with = "crate::text::exact::decimal")]
+    #[serde(deserialize_with = "crate::text::exact::tax_rate")]
     pub rate: Decimal,
     /// ISO 3166-1 alpha-2 country code.
     pub country_code: String,
@@ -58,7 +59,7 @@ pub struct TaxChanges {
     /// New rate in percent, in force from now on.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "19.00"))]
-    #[serde(deserialize_with = "crate::text::exact::option_decimal")]
+    #[serde(deserialize_with = "crate::text::exact::option_tax_rate")]
     pub rate: Option<Decimal>,
     /// New country code.
     #[serde(default)]
@@ -90,7 +91,7 @@ impl Billing {
         let at = self.now();
         let tax = tax::Model {
             id: 0,
-            name: valid_text("name", &new.name, 100)?,
+            name: valid_text("name", &new.name, NAME_MAX_CHARS)?,
             code: valid_code(&new.code)?,
             description: optional_text(new.description.as_deref()),
             rate: new.rate.into(),
@@ -200,7 +201,7 @@ impl Billing {
         let name = changes
             .name
             .as_deref()
-            .map(|n| valid_text("name", n, 100))
+            .map(|n| valid_text("name", n, NAME_MAX_CHARS))
             .transpose()?;
         let country = changes
             .country_code
@@ -293,25 +294,19 @@ async fn write_rate_change(tx: &Transaction, change: RateChange) -> Result<bool,
     Ok(true)
 }
 
-fn valid_code(code: &str) -> Result<String, BillingError> {
-    let code = code.trim();
+pub(crate) fn valid_code(code: &str) -> Result<String, BillingError> {
+    // As sent: `rules::TAX_CODE_PATTERN` and `TAX_CODE_MAX_CHARS`.
     let allowed = code
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if code.is_empty() || code.len() > 50 || !allowed {
-        return Err(BillingError::invalid(
-            "code must be 1 to 50 letters, digits, '_' or '-'",
-        ));
+    if code.is_empty() || code.len() > TAX_CODE_MAX_CHARS || !allowed {
+        return Err(BillingError::invalid(format!(
+            "code must be 1 to {TAX_CODE_MAX_CHARS} letters, digits, '_' or '-'"
+        )));
     }
     Ok(code.to_owned())
 }
 
 fn valid_region(region: Option<&str>) -> Result<Option<String>, BillingError> {
-    match region.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(region) if region.chars().count() <= 10 => Ok(Some(region.to_owned())),
-        Some(_) => Err(BillingError::invalid(
-            "region_code must be at most 10 characters",
-        )),
-    }
+    crate::text::optional_bounded_text("region_code", region, REGION_MAX_CHARS)
 }

@@ -16,6 +16,10 @@ use billing_repository::{
 use serde::Deserialize;
 
 use crate::events::{append_events, event_of, scrub_user_data};
+use crate::rules::{
+    ADDRESS_MAX_CHARS, CASE_DESCRIPTION_MAX_CHARS, CASE_SUBJECT_MAX_CHARS, CITY_MAX_CHARS,
+    PERSON_NAME_MAX_CHARS, PHONE_MAX_CHARS, POSTAL_CODE_MAX_CHARS, is_plausible_email,
+};
 use crate::text::{optional_bounded_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, now};
@@ -342,15 +346,15 @@ impl Billing {
         let text = |field: &str, value: &Option<String>, max_chars: usize| {
             optional_bounded_text(field, value.as_deref(), max_chars)
         };
-        let first_name = text("first_name", &input.first_name, 100)?;
-        let last_name = text("last_name", &input.last_name, 100)?;
-        let phone = text("phone", &input.phone, 50)?;
-        let company = text("company", &input.company, 200)?;
-        let tax_id = text("tax_id", &input.tax_id, 50)?;
-        let address_line1 = text("address_line1", &input.address_line1, 200)?;
-        let address_line2 = text("address_line2", &input.address_line2, 200)?;
-        let city = text("city", &input.city, 100)?;
-        let postal_code = text("postal_code", &input.postal_code, 20)?;
+        let first_name = text("first_name", &input.first_name, PERSON_NAME_MAX_CHARS)?;
+        let last_name = text("last_name", &input.last_name, PERSON_NAME_MAX_CHARS)?;
+        let phone = text("phone", &input.phone, PHONE_MAX_CHARS)?;
+        let company = text("company", &input.company, ADDRESS_MAX_CHARS)?;
+        let tax_id = text("tax_id", &input.tax_id, PHONE_MAX_CHARS)?;
+        let address_line1 = text("address_line1", &input.address_line1, ADDRESS_MAX_CHARS)?;
+        let address_line2 = text("address_line2", &input.address_line2, ADDRESS_MAX_CHARS)?;
+        let city = text("city", &input.city, CITY_MAX_CHARS)?;
+        let postal_code = text("postal_code", &input.postal_code, POSTAL_CODE_MAX_CHARS)?;
         let fill = |details: &mut user_details::Model| {
             details.first_name.clone_from(&first_name);
             details.last_name.clone_from(&last_name);
@@ -480,8 +484,8 @@ impl Billing {
         let case = user_case::Model {
             id: 0,
             user_id,
-            subject: valid_text("subject", &new.subject, 200)?,
-            description: valid_text("description", &new.description, 20_000)?,
+            subject: valid_text("subject", &new.subject, CASE_SUBJECT_MAX_CHARS)?,
+            description: valid_text("description", &new.description, CASE_DESCRIPTION_MAX_CHARS)?,
             status: CaseStatus::Open,
             created_at: now(),
             updated_at: now(),
@@ -531,12 +535,12 @@ impl Billing {
         let subject = changes
             .subject
             .as_deref()
-            .map(|s| valid_text("subject", s, 200))
+            .map(|s| valid_text("subject", s, CASE_SUBJECT_MAX_CHARS))
             .transpose()?;
         let description = changes
             .description
             .as_deref()
-            .map(|d| valid_text("description", d, 20_000))
+            .map(|d| valid_text("description", d, CASE_DESCRIPTION_MAX_CHARS))
             .transpose()?;
         let case = Repository::<user_case::Entity>::get(self.db(), id).await?;
         // A deleted user's cases are erased and closed, and stay so.
@@ -592,19 +596,10 @@ async fn all_cases<X: Executor>(
 
 /// A syntactically plausible e-mail address, trimmed and lower-cased.
 fn valid_email(email: &str) -> Result<String, BillingError> {
-    let email = normalize_email(email);
-    let plausible = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
+    // As sent: `rules::email_pattern` and `MAX_EMAIL_CHARS`.
+    let plausible = email.chars().count() <= MAX_EMAIL_CHARS && is_plausible_email(email);
     if plausible {
-        Ok(email)
+        Ok(normalize_email(email))
     } else {
         Err(BillingError::invalid("email is not a valid e-mail address"))
     }

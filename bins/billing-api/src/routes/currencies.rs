@@ -132,7 +132,7 @@ pub async fn list_currencies(
     responses(
         (status = 201, description = "Created", body = CurrencyResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The code is taken (`already_exists`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken (`already_exists`); no default currency exists yet, a default would be inactive, or a rebased rate would be out of range (`invalid_transition`); or the key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -190,7 +190,7 @@ pub async fn get_currency(
         (status = 200, description = "The changed currency", body = CurrencyResponse,
             headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such currency", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The default would be inactive or no longer a default, or a rebased rate would be out of range (`invalid_transition`); or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -155,8 +155,8 @@ fn payment_reply(outcome: PaymentOutcome) -> Result<Reply, ApiError> {
     responses(
         (status = 201, description = "Created (pending)", body = InvoiceResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such user or plan", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The user is deleted (`invalid_transition`), the Idempotency-Key is in flight, or the records changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, plan, subscription, currency or tax", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user is deleted or suspended, the subscription is not the user's for this plan, a currency or the tax is inactive or has no rate in force (`invalid_transition`), the Idempotency-Key is in flight, or the records changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]

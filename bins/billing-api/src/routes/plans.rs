@@ -160,7 +160,8 @@ pub async fn list_plans(
     responses(
         (status = 201, description = "Created", body = PlanResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
-        (status = 409, description = "The slug is taken (`already_exists`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The currency of `price` is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken (`already_exists`); a currency is inactive or unknown in `prices`, or a price has more decimals than its currency's minor units (`invalid_transition`); or the key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -225,8 +226,8 @@ pub async fn get_plan(
     responses(
         (status = 200, description = "The changed plan", body = PlanResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such plan", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken (`already_exists`) or the plan changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such plan, or the currency of `price` is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken (`already_exists`); a currency is inactive or unknown in `prices`, or a price has more decimals than its currency's minor units (`invalid_transition`); or the plan changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
     )
 )]

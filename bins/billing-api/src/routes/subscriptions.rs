@@ -132,7 +132,7 @@ fn ok(subscription: subscription::Model) -> Result<Reply, ApiError> {
         (status = 201, description = "Created (pending)", body = SubscriptionResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such user or plan", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The user is deleted (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user is deleted or suspended, or the plan is not offered (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -167,8 +167,9 @@ async fn bad_currencies_are_refused_and_write_nothing(db: TestDatabase) -> anyho
         assert_problem(response, status, code).await?;
     }
     // A change that breaks a rule writes nothing either.
+    // The default must stay active: a rule of the stored state, not of the body.
     let response = patch_json(&app, "/currencies/EUR", None, &json!({"is_active": false})).await?;
-    assert_problem(response, 400, "validation_failed").await?;
+    assert_problem(response, 409, "invalid_transition").await?;
     let response = patch_json(&app, "/currencies/EUR", Some("one"), &json!({"name": "E"})).await?;
     assert_problem(response, 400, "validation_failed").await?;
 

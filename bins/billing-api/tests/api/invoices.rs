@@ -201,13 +201,13 @@ async fn bad_invoices_and_payments_are_refused_and_write_nothing(
         ),
         (
             json!({"user_id": user, "plan_id": plan, "tax_code": "NONE"}),
-            400,
-            "validation_failed",
+            404,
+            "not_found",
         ),
         (
             json!({"user_id": other["id"], "plan_id": plan, "subscription_id": set.subscription["id"]}),
-            400,
-            "validation_failed",
+            409,
+            "invalid_transition",
         ),
         (
             json!({"user_id": user, "plan_id": plan, "amount": "0.01"}),

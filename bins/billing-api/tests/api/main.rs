@@ -10,6 +10,7 @@ mod cases;
 mod catalogue_cache;
 mod configuration;
 mod connection_budget;
+mod contract;
 mod currencies;
 mod cycle;
 mod docs_page;

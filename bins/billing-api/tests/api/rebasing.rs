@@ -1,5 +1,5 @@
 //! Switching the default currency over HTTP: a switch that would put a
-//! rebased rate out of range is refused with 400 `validation_failed`
+//! rebased rate out of range is refused with 409 `invalid_transition`
 //! naming the currency, and writes nothing.
 
 use billing_test_support::{TestDatabase, test_on_each_backend};
@@ -17,8 +17,8 @@ async fn an_out_of_range_rebase_is_refused(db: TestDatabase) -> anyhow::Result<(
 
     let refused = assert_problem(
         patch_json(&app, "/currencies/BHD", None, &json!({"is_default": true})).await?,
-        400,
-        "validation_failed",
+        409,
+        "invalid_transition",
     )
     .await?;
     assert!(
@@ -34,8 +34,8 @@ async fn an_out_of_range_rebase_is_refused(db: TestDatabase) -> anyhow::Result<(
             &json!({"code": "GBP", "name": "Pound", "exchange_rate": "0.00000001", "is_default": true}),
         )
         .await?,
-        400,
-        "validation_failed",
+        409,
+        "invalid_transition",
     )
     .await?;
     assert!(

@@ -159,8 +159,8 @@ async fn bad_subscriptions_are_refused_and_write_nothing(db: TestDatabase) -> an
         ),
         (
             json!({"user_id": user["id"], "plan_id": inactive["id"]}),
-            400,
-            "validation_failed",
+            409,
+            "invalid_transition",
         ),
         (
             json!({"user_id": "1", "plan_id": plan["id"]}),

@@ -13,7 +13,7 @@ async fn users_are_registered_changed_and_deleted(db: TestDatabase) -> anyhow::R
     let response = post_json(
         &app,
         "/users",
-        &json!({"email": " Ada@Example.COM ", "password": "correct horse battery", "role": "vendor"}),
+        &json!({"email": "Ada@Example.COM", "password": "correct horse battery", "role": "vendor"}),
     )
     .await?;
     let location = response.headers()["location"].to_str()?.to_owned();

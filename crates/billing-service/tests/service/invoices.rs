@@ -92,9 +92,10 @@ async fn invoices_are_priced_and_numbered(h: Harness) -> anyhow::Result<()> {
         },
     ];
     for new in refusals {
+        // Rows that do not exist: the currency, the tax, the subscription.
         let result = b.create_invoice(new).await;
         assert!(
-            matches!(result, Err(BillingError::Validation { .. })),
+            matches!(result, Err(BillingError::NotFound { .. })),
             "{result:?}"
         );
     }
@@ -141,7 +142,7 @@ async fn an_invoice_for_a_subscription_must_match_it(h: Harness) -> anyhow::Resu
         })
         .await;
     assert!(
-        matches!(wrong, Err(BillingError::Validation { .. })),
+        matches!(wrong, Err(BillingError::InvalidTransition { .. })),
         "{wrong:?}"
     );
     Ok(())

@@ -57,7 +57,7 @@ async fn unchanged_values_write_nothing(h: Harness) -> anyhow::Result<()> {
         UserChanges {
             status: Some(UserStatus::Active),
             role: Some(UserRole::User),
-            email: Some(" ADA@example.com ".into()),
+            email: Some("ADA@example.com".into()),
         },
     ] {
         let same = b.update_user(user.id, changes.clone(), Some(2)).await?;

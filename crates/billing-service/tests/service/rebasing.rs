@@ -26,10 +26,10 @@ async fn all(h: &Harness) -> anyhow::Result<Vec<currency::Model>> {
 
 fn assert_names_jpy(result: &Result<currency::Model, BillingError>) {
     match result {
-        Err(BillingError::Validation { message, .. }) => {
+        Err(BillingError::InvalidTransition { message, .. }) => {
             assert!(message.contains("JPY"), "{message}");
         }
-        other => panic!("expected a validation error naming JPY, got {other:?}"),
+        other => panic!("expected a refusal naming JPY, got {other:?}"),
     }
 }
 

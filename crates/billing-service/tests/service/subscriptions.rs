@@ -113,7 +113,7 @@ async fn subscribing_needs_an_active_plan_and_a_buyer(h: Harness) -> anyhow::Res
         })
         .await;
     assert!(
-        matches!(inactive, Err(BillingError::Validation { .. })),
+        matches!(inactive, Err(BillingError::InvalidTransition { .. })),
         "{inactive:?}"
     );
     let missing = b
@@ -142,7 +142,7 @@ async fn subscribing_needs_an_active_plan_and_a_buyer(h: Harness) -> anyhow::Res
         })
         .await;
     assert!(
-        matches!(suspended, Err(BillingError::Validation { .. })),
+        matches!(suspended, Err(BillingError::InvalidTransition { .. })),
         "{suspended:?}"
     );
     assert_eq!(b.list_subscriptions(s.user.id, 1, 20).await?.total, 0);

