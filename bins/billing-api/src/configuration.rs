@@ -279,6 +279,20 @@ pub struct Settings {
     )]
     pub catalogue_cache: bool,
 
+    /// Number the invoice creations waiting in this instance together: one
+    /// counter update and one multi-row insert per transaction (`false`:
+    /// one transaction per creation). Creations under an `Idempotency-Key`
+    /// are always written alone.
+    #[arg(
+        long,
+        env = "BILLING_INVOICE_BATCHING",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub invoice_batching: bool,
+
     /// The staleness bound of the catalogue cache: a read that starts
     /// longer than this after a plan, currency or tax change was
     /// acknowledged by any instance sees it (the instance that made it sees
@@ -365,6 +379,7 @@ impl Default for Settings {
             health_timeout: Duration::from_secs(1),
             password_hash_queue: billing_service::DEFAULT_PASSWORD_HASH_QUEUE,
             catalogue_cache: true,
+            invoice_batching: true,
             catalogue_refresh: billing_service::DEFAULT_CATALOGUE_REFRESH,
             workers: None,
             cycle: crate::cycle::CycleArgs::default(),
@@ -581,6 +596,7 @@ impl Settings {
             password_hash_queue: self.password_hash_queue,
             catalogue_cache: self.catalogue_cache,
             catalogue_refresh: self.catalogue_refresh,
+            invoice_batching: self.invoice_batching,
             ..billing_service::BillingSettings::default()
         }
     }

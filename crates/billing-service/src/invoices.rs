@@ -8,11 +8,12 @@ use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate
 use billing_domain::enums::InvoiceStatus;
 use billing_domain::plan_invoice_amounts;
 use billing_repository::{
-    Currencies, Executor, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
+    Currencies, Executor, Invoices, Page, PaymentRows, PaymentWrite, PaymentWritten, PricingQuery,
+    PricingRows, RepositoryError, Subscriptions, Transaction, Users,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::idempotency::{IdempotencyKey, Idempotent};
+use crate::idempotency::{Claim, IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError};
@@ -91,15 +92,17 @@ impl Billing {
     ) -> Result<user_invoice::Model, BillingError> {
         let at = self.now();
         let expires_at = at.checked_add_signed(self.settings().invoice_payment_window);
-        // Everything the amounts depend on is read inside the invoice's own
-        // transaction, never from the catalogue cache: a price change
-        // acknowledged before this transaction began is what it charges.
+        // Everything the amounts depend on is read from the database in one
+        // statement, never from the catalogue cache: a price change
+        // acknowledged before this request is what it charges. The
+        // transaction then only numbers and inserts the invoice.
+        let invoice = price_invoice(self.db(), &new, at, expires_at).await?;
+        if Claim::current().is_none() && self.settings().invoice_batching {
+            return self.insert_invoice_batched(invoice).await;
+        }
         self.recording_transaction(move |tx| {
-            let new = new.clone();
-            Box::pin(async move {
-                let invoice = price_invoice(tx, &new, at, expires_at).await?;
-                Ok(Some(Invoices::insert_numbered(tx, invoice).await?))
-            })
+            let invoice = invoice.clone();
+            Box::pin(async move { Ok(Some(Invoices::insert_numbered(tx, invoice).await?)) })
         })
         .await
     }
@@ -223,6 +226,10 @@ impl Billing {
         result
     }
 
+    /// One payment under the invoice's lock. On PostgreSQL: one statement
+    /// reads the invoice, its subscription and its plan; the transaction
+    /// then holds one statement that saves both rows over the versions read
+    /// and inserts the key's record (see [`PaymentWrite`]).
     async fn pay_once(
         &self,
         id: i64,
@@ -231,62 +238,105 @@ impl Billing {
         fence: LockFence,
     ) -> Result<PaymentOutcome, BillingError> {
         let at = self.now();
-        self.recording_transaction(move |tx| {
-            let payment = payment.clone();
-            Box::pin(async move {
-                let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
-                let read_version = invoice.version;
-                invoice.mark_paid(
-                    at,
-                    &payment.payment_method,
-                    payment.payment_reference.as_deref(),
-                )?;
-                invoice.fencing_token = Some(fence.token);
-                let subscription = match invoice.subscription_id {
-                    Some(subscription_id) => {
-                        let mut subscription = Subscriptions::get(tx, subscription_id).await?;
-                        let plan = Plans::get(tx, invoice.tarif_plan_id).await?;
-                        let subscription_version = subscription.version;
-                        subscription.pay_period(at, plan.billing_period)?;
-                        Some((subscription, subscription_version))
-                    }
-                    None => None,
-                };
-                fence.ensure_held()?;
-                let Some(invoice) = save_or_conflict::<user_invoice::Entity, _>(
-                    tx,
-                    &invoice,
-                    read_version,
-                    expected_version,
-                )
-                .await?
-                else {
-                    return Ok(None);
-                };
-                let subscription = match subscription {
+        let claim = Claim::current();
+        for _ in 0..self.settings().max_attempts {
+            let rows = PaymentRows::read(self.db(), id, None, at).await?;
+            let mut invoice = checked_for_change(rows.invoice, id, expected_version, fence)?;
+            let read_version = invoice.version;
+            invoice.mark_paid(
+                at,
+                &payment.payment_method,
+                payment.payment_reference.as_deref(),
+            )?;
+            invoice.fencing_token = Some(fence.token);
+            let subscription = match invoice.subscription_id {
+                Some(subscription_id) => {
+                    let mut subscription = rows.subscription.ok_or(RepositoryError::NotFound {
+                        entity: "subscription",
+                        id: subscription_id,
+                    })?;
+                    let plan = rows.plan.ok_or(RepositoryError::NotFound {
+                        entity: "tarif_plan",
+                        id: invoice.tarif_plan_id,
+                    })?;
+                    let subscription_version = subscription.version;
+                    subscription.pay_period(at, plan.billing_period)?;
+                    Some((subscription, subscription_version))
+                }
+                None => None,
+            };
+            fence.ensure_held()?;
+            let stamp = billing_repository::now();
+            let outcome = PaymentOutcome {
+                invoice: Invoices::as_saved(&invoice, read_version, stamp)?,
+                subscription: match &subscription {
                     Some((subscription, version)) => {
-                        match save_or_conflict::<subscription::Entity, _>(
-                            tx,
-                            &subscription,
-                            version,
-                            None,
-                        )
-                        .await?
-                        {
-                            Some(saved) => Some(saved),
-                            None => return Ok(None),
-                        }
+                        Some(Subscriptions::as_saved(subscription, *version, stamp)?)
                     }
                     None => None,
-                };
-                fence.ensure_held()?;
-                Ok(Some(PaymentOutcome {
-                    invoice,
-                    subscription,
-                }))
-            })
+                },
+            };
+            let record = match &claim {
+                Some(claim) => Some(claim.record_of(&outcome)?),
+                None => None,
+            };
+            let write = PaymentWrite {
+                invoice,
+                invoice_version: read_version,
+                subscription,
+                record,
+                now: stamp,
+            };
+            let written = self
+                .db()
+                .transaction(move |tx| {
+                    Box::pin(async move {
+                        match write.write(tx).await? {
+                            PaymentWritten::Written => {
+                                fence.ensure_held().map_err(PayAttempt::Failed)?;
+                                Ok(())
+                            }
+                            missed @ (PaymentWritten::InvoiceMoved
+                            | PaymentWritten::SubscriptionMoved
+                            | PaymentWritten::KeyTaken) => Err(PayAttempt::Missed(missed)),
+                        }
+                    })
+                })
+                .await;
+            match written {
+                Ok(()) => {
+                    if claim.is_some() {
+                        Claim::committed();
+                    }
+                    return Ok(outcome);
+                }
+                Err(PayAttempt::Failed(error)) => return Err(error),
+                Err(PayAttempt::Missed(PaymentWritten::KeyTaken)) => return Err(Claim::raced()),
+                Err(PayAttempt::Missed(PaymentWritten::InvoiceMoved))
+                    if expected_version.is_some() =>
+                {
+                    return Err(match Invoices::current_version(self.db(), id).await? {
+                        Some(current) => BillingError::VersionMismatch {
+                            entity: "user_invoice",
+                            current,
+                        },
+                        None => RepositoryError::NotFound {
+                            entity: "user_invoice",
+                            id,
+                        }
+                        .into(),
+                    });
+                }
+                Err(PayAttempt::Missed(
+                    PaymentWritten::InvoiceMoved
+                    | PaymentWritten::SubscriptionMoved
+                    | PaymentWritten::Written,
+                )) => tracing::debug!(id, "concurrent change of a paid invoice; re-reading"),
+            }
+        }
+        Err(BillingError::Locked {
+            resource: format!("invoice {id}"),
         })
-        .await
     }
 
     async fn refund_once(
@@ -324,23 +374,43 @@ impl Billing {
 }
 
 /// The pending invoice `new` asks for, priced at `at` from the rows as
-/// `tx` reads them: the user, plan, subscription, currencies and tax rate
-/// history.
-async fn price_invoice(
-    tx: &Transaction,
+/// `exec` reads them in one statement: the user, plan, subscription,
+/// currencies and tax rate history.
+async fn price_invoice<X: Executor>(
+    exec: &X,
     new: &NewInvoice,
     at: chrono::DateTime<chrono::Utc>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<user_invoice::Model, BillingError> {
-    let user = Users::get(tx, new.user_id).await?;
+    let code = new
+        .currency
+        .as_deref()
+        .map(|c| c.trim().to_ascii_uppercase());
+    let tax_code = new.tax_code.as_deref().map(str::trim);
+    let rows = PricingRows::read(
+        exec,
+        PricingQuery {
+            user_id: new.user_id,
+            plan_id: new.plan_id,
+            subscription_id: new.subscription_id,
+            currency: code.as_deref(),
+            tax_code,
+        },
+    )
+    .await?;
+    let user = rows.user.ok_or(RepositoryError::NotFound {
+        entity: "user",
+        id: new.user_id,
+    })?;
     ensure_can_buy(&user)?;
-    let plan = Plans::get(tx, new.plan_id).await?;
+    let plan = rows.plan.ok_or(RepositoryError::NotFound {
+        entity: "tarif_plan",
+        id: new.plan_id,
+    })?;
     if let Some(subscription_id) = new.subscription_id {
-        let subscription = Subscriptions::find_by_id(tx, subscription_id)
-            .await?
-            .ok_or_else(|| {
-                BillingError::invalid(format!("subscription {subscription_id} does not exist"))
-            })?;
+        let subscription = rows.subscription.ok_or_else(|| {
+            BillingError::invalid(format!("subscription {subscription_id} does not exist"))
+        })?;
         if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
             return Err(BillingError::invalid(format!(
                 "subscription {subscription_id} is not user {}'s subscription to plan {}",
@@ -348,24 +418,18 @@ async fn price_invoice(
             )));
         }
     }
-    let code = new
-        .currency
-        .as_deref()
-        .map_or_else(|| plan.currency.clone(), |c| c.trim().to_ascii_uppercase());
-    let target = existing_currency(tx, &code).await?;
-    let plan_currency = existing_currency(tx, &plan.currency).await?;
-    let default = Currencies::find_default(tx)
-        .await?
+    let unknown = |code: &str| BillingError::invalid(format!("unknown currency {code}"));
+    let target = rows
+        .target
+        .ok_or_else(|| unknown(code.as_deref().unwrap_or(&plan.currency)))?;
+    let plan_currency = rows.plan_currency.ok_or_else(|| unknown(&plan.currency))?;
+    let default = rows
+        .default
         .ok_or_else(|| BillingError::invalid("no default currency is configured"))?;
-    let tax = match new.tax_code.as_deref() {
-        Some(code) => {
-            let tax = Taxes::find_by_code(tx, code.trim())
-                .await?
-                .ok_or_else(|| BillingError::invalid(format!("unknown tax {code}")))?;
-            let history = TaxRates::history(tx, tax.id).await?;
-            Some((tax, history))
-        }
-        None => None,
+    let tax = match (tax_code, rows.tax) {
+        (Some(_), Some(tax)) => Some((tax, rows.rates)),
+        (Some(code), None) => return Err(BillingError::invalid(format!("unknown tax {code}"))),
+        (None, _) => None,
     };
     pending_invoice(
         user.id,
@@ -494,6 +558,43 @@ impl LockFence {
             })
         }
     }
+}
+
+/// How one payment transaction ended short of committing.
+enum PayAttempt {
+    /// A part of the write matched nothing: rolled back.
+    Missed(PaymentWritten),
+    /// Rolled back on this error.
+    Failed(BillingError),
+}
+
+impl From<RepositoryError> for PayAttempt {
+    fn from(error: RepositoryError) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+/// The invoice read for a change, checked like [`load_for_change`] does.
+fn checked_for_change(
+    invoice: Option<user_invoice::Model>,
+    id: i64,
+    expected_version: Option<i32>,
+    fence: LockFence,
+) -> Result<user_invoice::Model, BillingError> {
+    let invoice = invoice.ok_or(RepositoryError::NotFound {
+        entity: "user_invoice",
+        id,
+    })?;
+    check_expected_version("user_invoice", expected_version, invoice.version)?;
+    if invoice
+        .fencing_token
+        .is_some_and(|stored| stored >= fence.token)
+    {
+        return Err(BillingError::Locked {
+            resource: format!("invoice {id} (a newer lock holder wrote it)"),
+        });
+    }
+    Ok(invoice)
 }
 
 /// Reads the invoice in `tx` and checks the caller's expected version and

@@ -32,6 +32,7 @@ mod currencies;
 mod cycle;
 mod error;
 mod idempotency;
+mod invoice_batch;
 mod invoices;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -58,6 +59,7 @@ pub use cycle::{
 };
 pub use error::{BillingError, BoxError, Dependency};
 pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
+pub use invoice_batch::MAX_INVOICE_BATCH;
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};
 pub use subscriptions::{NewSubscription, SubscriptionAction};
@@ -101,6 +103,11 @@ pub struct BillingSettings {
     /// reads a catalogue's generation from the backend at most once per
     /// this interval, per catalogue, while it is being read.
     pub catalogue_refresh: Duration,
+    /// Whether invoice creations waiting in this instance are numbered
+    /// together (one counter move and one multi-row insert per transaction,
+    /// up to [`MAX_INVOICE_BATCH`]); `true` by default. Creations under an
+    /// idempotency key are always written alone, with their key's record.
+    pub invoice_batching: bool,
 }
 
 /// The default of [`BillingSettings::catalogue_refresh`].
@@ -122,6 +129,7 @@ impl Default for BillingSettings {
             password_hash_queue: DEFAULT_PASSWORD_HASH_QUEUE,
             catalogue_cache: true,
             catalogue_refresh: DEFAULT_CATALOGUE_REFRESH,
+            invoice_batching: true,
         }
     }
 }
@@ -141,6 +149,7 @@ struct Inner {
     hasher: users::PasswordHasher,
     clock: Arc<dyn Clock>,
     catalogue: catalogue::CatalogueCache,
+    batcher: invoice_batch::InvoiceBatcher,
 }
 
 impl Billing {
@@ -172,6 +181,7 @@ impl Billing {
                 ),
                 settings,
                 clock,
+                batcher: invoice_batch::InvoiceBatcher::default(),
             }),
         }
     }
@@ -220,6 +230,10 @@ impl Billing {
 
     fn catalogue(&self) -> &catalogue::CatalogueCache {
         &self.inner.catalogue
+    }
+
+    fn batcher(&self) -> &invoice_batch::InvoiceBatcher {
+        &self.inner.batcher
     }
 
     fn db(&self) -> &Database {

@@ -5,6 +5,8 @@ pub mod currencies;
 pub mod cycle;
 pub mod idempotency_records;
 pub mod invoices;
+pub mod joined;
+pub mod payments;
 pub mod plans;
 pub mod subscriptions;
 pub mod taxes;
