@@ -521,12 +521,16 @@ impl<E: Versioned> Repository<E> {
         let mut saved = model.clone();
         let fail = |e: sea_orm::DbErr| RepositoryError::Database { source: e.into() };
         for col in E::Column::iter() {
-            saved.try_set(col, normalize(model.get(col))).map_err(fail)?;
+            saved
+                .try_set(col, normalize(model.get(col)))
+                .map_err(fail)?;
         }
         saved
             .try_set(E::VERSION, Value::from(read_version + 1))
             .map_err(fail)?;
-        saved.try_set(E::UPDATED_AT, Value::from(now)).map_err(fail)?;
+        saved
+            .try_set(E::UPDATED_AT, Value::from(now))
+            .map_err(fail)?;
         Ok(saved)
     }
 

@@ -63,7 +63,9 @@ impl Billing {
             // A task of its own: the requests waiting for it are answered
             // even if the request that started it goes away.
             let billing = self.clone();
-            drop(tokio::spawn(async move { billing.drain_invoice_batches().await }));
+            drop(tokio::spawn(async move {
+                billing.drain_invoice_batches().await
+            }));
         }
         answered.await.map_err(|_| BillingError::Internal {
             source: "the invoice batch ended without answering".into(),

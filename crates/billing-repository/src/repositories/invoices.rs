@@ -17,8 +17,8 @@ use billing_domain::enums::InvoiceStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait,
-    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect, Statement,
-    Value,
+    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    Statement, Value,
 };
 
 use crate::database::{Backend, Executor, Transaction};
@@ -282,7 +282,10 @@ fn insert_values(
     for row in rows {
         let mut row_values = Vec::with_capacity(columns.len() + 3);
         for column in inserted() {
-            match (names.contains(&column.as_str()), row.get(column).into_value()) {
+            match (
+                names.contains(&column.as_str()),
+                row.get(column).into_value(),
+            ) {
                 (true, Some(value)) => row_values.push(normalize(value)),
                 (false, None) => {}
                 (true, None) | (false, Some(_)) => {
@@ -311,12 +314,20 @@ async fn numbered_insert_postgres(
         reason: "too many invoices in one insert".to_owned(),
     })?;
     let stamp = now();
-    let mut values: Vec<Value> = vec![year.into(), n.into(), stamp.into(), format!("{year:04}").into()];
+    let mut values: Vec<Value> = vec![
+        year.into(),
+        n.into(),
+        stamp.into(),
+        format!("{year:04}").into(),
+    ];
     let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
     let mut tuples = Vec::with_capacity(rows.len());
     for (ordinal, row) in rows.into_iter().enumerate() {
         let mut placeholders = Vec::with_capacity(row.len() + 3);
-        for value in row.into_iter().chain([stamp.into(), stamp.into(), 1_i32.into()]) {
+        for value in row
+            .into_iter()
+            .chain([stamp.into(), stamp.into(), 1_i32.into()])
+        {
             values.push(value);
             placeholders.push(format!("${}", values.len()));
         }
@@ -350,7 +361,8 @@ async fn numbered_insert_postgres(
     let mut by_number = std::collections::HashMap::with_capacity(returned.len());
     let mut last = None;
     for row in &returned {
-        let model = user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
+        let model =
+            user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
         last = Some(
             row.try_get::<i64>("", "last_number_of_year")
                 .map_err(|e| map_db_err(e.into(), cx))?,
@@ -369,9 +381,11 @@ async fn numbered_insert_postgres(
     expected
         .iter()
         .map(|number| {
-            by_number.remove(number).ok_or_else(|| RepositoryError::Database {
-                source: format!("the numbered insert did not return invoice {number}").into(),
-            })
+            by_number
+                .remove(number)
+                .ok_or_else(|| RepositoryError::Database {
+                    source: format!("the numbered insert did not return invoice {number}").into(),
+                })
         })
         .collect()
 }

@@ -65,9 +65,24 @@ impl PricingRows {
     ) -> Result<Self, RepositoryError> {
         let mut select = one_row();
         let on_id = |alias: &'static str, id: Option<i64>| Expr::col((alias, "id")).eq(id);
-        join(&mut select, user::Entity, "u", on_id("u", Some(query.user_id)));
-        join(&mut select, tarif_plan::Entity, "p", on_id("p", Some(query.plan_id)));
-        join(&mut select, subscription::Entity, "s", on_id("s", query.subscription_id));
+        join(
+            &mut select,
+            user::Entity,
+            "u",
+            on_id("u", Some(query.user_id)),
+        );
+        join(
+            &mut select,
+            tarif_plan::Entity,
+            "p",
+            on_id("p", Some(query.plan_id)),
+        );
+        join(
+            &mut select,
+            subscription::Entity,
+            "s",
+            on_id("s", query.subscription_id),
+        );
         let target_code = match query.currency {
             Some(code) => Expr::val(code.to_owned()),
             None => Expr::col(("p", tarif_plan::Column::Currency)),

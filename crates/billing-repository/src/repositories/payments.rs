@@ -6,9 +6,7 @@
 
 use billing_domain::entities::{idempotency_record, subscription, user_invoice};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{
-    CommonTableExpression, Expr, Query, SelectStatement, WithClause,
-};
+use sea_orm::sea_query::{CommonTableExpression, Expr, Query, SelectStatement, WithClause};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Iterable, ModelTrait, Statement};
 
 use crate::database::{Backend, Transaction};
@@ -64,10 +62,18 @@ impl PaymentWrite {
 
     async fn write_postgres(self, tx: &Transaction) -> Result<PaymentWritten, RepositoryError> {
         let exists = |table: &str| {
-            Expr::exists(Query::select().expr(Expr::val(1)).from(table.to_owned()).to_owned())
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(table.to_owned())
+                    .to_owned(),
+            )
         };
-        let mut invoice =
-            Repository::<user_invoice::Entity>::save_query(&self.invoice, self.invoice_version, self.now);
+        let mut invoice = Repository::<user_invoice::Entity>::save_query(
+            &self.invoice,
+            self.invoice_version,
+            self.now,
+        );
         invoice.returning_col(user_invoice::Column::Id);
         let mut with = WithClause::new();
         with.cte(
@@ -115,7 +121,10 @@ impl PaymentWrite {
             );
         }
         let count = |table: &str, alias: &str, select: &mut SelectStatement| {
-            select.expr_as(Expr::cust(format!("(SELECT count(*) FROM {table})")), alias.to_owned());
+            select.expr_as(
+                Expr::cust(format!("(SELECT count(*) FROM {table})")),
+                alias.to_owned(),
+            );
         };
         let mut counts = Query::select();
         count("inv", "invoices", &mut counts);
@@ -151,9 +160,14 @@ impl PaymentWrite {
     }
 
     async fn write_in_steps(self, tx: &Transaction) -> Result<PaymentWritten, RepositoryError> {
-        if Repository::<user_invoice::Entity>::save_at(tx, &self.invoice, self.invoice_version, self.now)
-            .await
-            .map_or_else(moved, |_| Ok(false))?
+        if Repository::<user_invoice::Entity>::save_at(
+            tx,
+            &self.invoice,
+            self.invoice_version,
+            self.now,
+        )
+        .await
+        .map_or_else(moved, |_| Ok(false))?
         {
             return Ok(PaymentWritten::InvoiceMoved);
         }
@@ -177,7 +191,9 @@ impl PaymentWrite {
 /// failed otherwise (the error).
 fn moved(error: RepositoryError) -> Result<bool, RepositoryError> {
     match error {
-        RepositoryError::ConcurrentModification { .. } | RepositoryError::NotFound { .. } => Ok(true),
+        RepositoryError::ConcurrentModification { .. } | RepositoryError::NotFound { .. } => {
+            Ok(true)
+        }
         other => Err(other),
     }
 }

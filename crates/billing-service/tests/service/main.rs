@@ -12,6 +12,7 @@ mod erasure;
 mod idempotency;
 mod invoices;
 mod no_op_changes;
+mod numbering;
 mod paid_time;
 mod payments;
 mod rebasing;
