@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use crate::api::{ApiProcess, ApiSpec, wait_ready_at};
+use crate::ceilings::{self, Ceiling};
 use crate::client::{self, ApiClient};
 use crate::infra::{self, DbStats, PgServer, PrivatePostgres, PrivateRedis};
 use crate::load::{self, InvoicePool, LoadSpec, Outcome, Summary, Work};
@@ -51,6 +52,10 @@ pub enum Scenario {
     /// The bare actix-web handler (constant JSON): the HTTP stack's
     /// ceiling. Runs once, not per target.
     Bare,
+    /// `pgbench` incrementing one counter row and `redis-benchmark SET`
+    /// on the machine's PostgreSQL and Redis: the ceilings of the writes.
+    /// Runs once, not per target.
+    Ceilings,
     /// `GET /health/live`: the API's HTTP stack and middleware (request
     /// id, telemetry, metrics) without a database.
     Live,
@@ -60,6 +65,9 @@ pub enum Scenario {
     Invoice,
     /// `POST /api/v1/invoices`.
     Create,
+    /// `POST /api/v1/invoices` on a second instance started with
+    /// `BILLING_INVOICE_BATCHING=false`: one transaction per creation.
+    CreateAlone,
     /// `POST /api/v1/invoices/{id}/pay` (lock + idempotency key +
     /// transaction that also activates the subscription).
     Pay,
@@ -73,14 +81,18 @@ impl Scenario {
             Self::Plans => "GET /plans",
             Self::Invoice => "GET /invoices/{id}",
             Self::Create => "POST /invoices",
+            Self::CreateAlone => "POST /invoices (batching off)",
+            Self::Ceilings => "ceilings (pgbench, redis-benchmark)",
             Self::Pay => "POST /invoices/{id}/pay",
         }
     }
 
     fn expected(self) -> u16 {
         match self {
-            Self::Bare | Self::Live | Self::Plans | Self::Invoice | Self::Pay => 200,
-            Self::Create => 201,
+            Self::Bare | Self::Ceilings | Self::Live | Self::Plans | Self::Invoice | Self::Pay => {
+                200
+            }
+            Self::Create | Self::CreateAlone => 201,
         }
     }
 }
@@ -230,6 +242,8 @@ struct Results {
     notes: Vec<String>,
     /// Per target: the catalogue cache of the measured instance.
     cache: Vec<CacheFigures>,
+    /// pgbench and redis-benchmark, measured in this run.
+    ceilings: Vec<Ceiling>,
 }
 
 /// The catalogue cache on one target: what the measured instance's
@@ -411,6 +425,23 @@ pub async fn run(options: &BenchOptions) -> Result<String> {
             print_cell(&cell);
             results.cells.push(cell);
         }
+    }
+
+    if options.scenarios.contains(&Scenario::Ceilings) {
+        eprintln!("== ceilings: pgbench hot counter, redis-benchmark SET");
+        let pg = PgServer::from_url(&options.pg_url)?;
+        results.ceilings.extend(ceilings::pgbench_counter(
+            &pg,
+            &format!("billing_ceiling_{run_id}"),
+            &options.connections,
+            options.duration,
+            dir.path(),
+        )?);
+        results.ceilings.extend(ceilings::redis_set(
+            infra::redis_port(&options.redis_url)?,
+            &options.connections,
+            options.duration,
+        )?);
     }
 
     for &target in &options.targets {
@@ -607,13 +638,34 @@ async fn run_target(
         redis_shared,
         redis_pid: _private_redis.as_ref().and_then(PrivateRedis::pid),
     };
+    // Creations one transaction each: a second instance on the same data.
+    let mut alone_api = None;
+    if options.scenarios.contains(&Scenario::CreateAlone) {
+        let mut alone_spec = spec.clone();
+        alone_spec
+            .extra_env
+            .push(("BILLING_INVOICE_BATCHING".to_owned(), "false".to_owned()));
+        let mut second = ApiProcess::spawn(
+            "billing-api (batching off)",
+            &alone_spec,
+            process::free_port()?,
+            &dir.path().join(format!("api-{tag}-alone.log")),
+        )?;
+        second.wait_ready(Duration::from_secs(60)).await?;
+        alone_api = Some(second);
+    }
+    let alone_measured = alone_api.as_ref().map(|second| Measured {
+        base: second.base(),
+        pid: second.pid(),
+        ..measured
+    });
     let mut leftover: Vec<i64> = Vec::new();
     let mut last_pay_rps: Option<u64> = None;
     let key_prefix = format!("load-{run_id}-{tag}");
     for &scenario in &options.scenarios {
         for &connections in &options.connections {
             let work = match scenario {
-                Scenario::Bare => continue,
+                Scenario::Bare | Scenario::Ceilings => continue,
                 Scenario::Live => Work::Get {
                     paths: Arc::new(vec!["/health/live".to_owned()]),
                 },
@@ -628,7 +680,7 @@ async fn run_target(
                             .collect(),
                     ),
                 },
-                Scenario::Create => Work::CreateInvoice {
+                Scenario::Create | Scenario::CreateAlone => Work::CreateInvoice {
                     users: Arc::new(users.clone()),
                     plan_id,
                 },
@@ -668,7 +720,11 @@ async fn run_target(
                 Work::Pay { pool, .. } => Some(Arc::clone(pool)),
                 Work::Get { .. } | Work::CreateInvoice { .. } => None,
             };
-            let cell = measure(options, &measured, scenario, connections, work).await?;
+            let on = match (scenario, &alone_measured) {
+                (Scenario::CreateAlone, Some(alone)) => alone,
+                _ => &measured,
+            };
+            let cell = measure(options, on, scenario, connections, work).await?;
             if let Some(pool) = pool {
                 leftover = pool.untaken();
                 last_pay_rps = Some(cell.summary.rps);
@@ -700,6 +756,9 @@ async fn run_target(
         reads,
         delays,
     });
+    if let Some(mut second) = alone_api {
+        second.child_mut().terminate(Duration::from_secs(10));
+    }
     api.child_mut().terminate(Duration::from_secs(10));
     Ok(())
 }
@@ -1032,6 +1091,9 @@ fn render(options: &BenchOptions, results: &Results, took: Duration) -> String {
         out.push('\n');
     }
 
+    out.push_str(&ceilings::render(&results.ceilings));
+    out.push_str(&ratios(results));
+
     let load_rows: Vec<Vec<String>> = results
         .cells
         .iter()
@@ -1151,6 +1213,65 @@ fn render(options: &BenchOptions, results: &Results, took: Duration) -> String {
     out
 }
 
+/// Each API cell beside the ceilings measured at its connection count.
+fn ratios(results: &Results) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = results
+        .cells
+        .iter()
+        .filter(|cell| cell.scenario != Scenario::Bare)
+        .map(|cell| {
+            let ok = cell.summary.rps;
+            let bare = find(results, "bare actix-web", Scenario::Bare, cell.connections)
+                .map(|bare| bare.summary.rps as f64);
+            let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, cell.connections);
+            let set = ceilings::find(&results.ceilings, ceilings::REDIS_SET, cell.connections);
+            let ratio = |ceiling: Option<f64>| {
+                ceiling
+                    .filter(|c| *c > 0.0)
+                    .map_or_else(|| "–".to_owned(), |c| format!("{:.2}", ok as f64 / c))
+            };
+            vec![
+                cell.target.clone(),
+                cell.scenario.label().to_owned(),
+                cell.connections.to_string(),
+                ok.to_string(),
+                format!("{:.2}", cell.summary.p99_us as f64 / 1000.0),
+                ratio(bare),
+                ratio(counter),
+                ratio(set),
+            ]
+        })
+        .collect();
+    if rows.is_empty() || (results.ceilings.is_empty() && results.cells.is_empty()) {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "## Each scenario against its ceilings
+"
+    );
+    out.push_str(&markdown_table(
+        &[
+            "target",
+            "scenario",
+            "conns",
+            "ok req/s",
+            "p99 ms",
+            "× bare handler",
+            "× pgbench hot counter",
+            "× redis-benchmark SET",
+        ],
+        &rows,
+    ));
+    let _ = writeln!(
+        out,
+        "
+Ok requests per second divided by the ceiling measured in this run at the same          number of connections: the bare handler for the HTTP stack, the hot counter for          invoice creation (one counter move per transaction), Redis `SET` for one Redis          round trip.\n"
+    );
+    out
+}
+
 fn find<'a>(
     results: &'a Results,
     target: &str,
@@ -1204,21 +1325,48 @@ fn goals(results: &Results) -> String {
             );
         }
         if let Some(pay) = find(results, target.name(), Scenario::Pay, max_conns) {
-            let met = pay.summary.rps >= 1500;
+            let met = pay.summary.rps >= 4000 && pay.summary.p99_us <= 50_000;
             let _ = writeln!(
                 out,
-                "- {}: pay at {max_conns} connections = {} req/s (goal ≥ 1500): {}",
+                "- {}: pay at {max_conns} connections = {} req/s, p99 {:.1} ms (goal ≥ 4000, p99 ≤ 50 ms): {}",
                 target.name(),
                 pay.summary.rps,
+                pay.summary.p99_us as f64 / 1000.0,
                 if met {
                     "MET".to_owned()
                 } else {
                     format!(
-                        "MISSED by {} req/s ({} of the goal)",
-                        1500 - pay.summary.rps,
-                        stats::percent(pay.summary.rps, 1500)
+                        "MISSED ({} of the rate)",
+                        stats::percent(pay.summary.rps, 4000)
                     )
                 }
+            );
+        }
+        let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, max_conns);
+        if let (Some(alone), Some(counter)) = (
+            find(results, target.name(), Scenario::CreateAlone, max_conns),
+            counter,
+        ) {
+            let share = alone.summary.rps as f64 / counter;
+            let _ = writeln!(
+                out,
+                "- {}: POST /invoices without batching at {max_conns} connections = {} req/s = {:.0} % of the hot counter's {:.0} tps (goal ≥ 50 %): {}",
+                target.name(),
+                alone.summary.rps,
+                share * 100.0,
+                counter,
+                if share >= 0.5 { "MET" } else { "MISSED" }
+            );
+        }
+        if let Some(create) = find(results, target.name(), Scenario::Create, max_conns) {
+            let met = create.summary.rps >= 2500 && create.summary.p99_us <= 100_000;
+            let _ = writeln!(
+                out,
+                "- {}: POST /invoices with batching at {max_conns} connections = {} req/s, p99 {:.1} ms (goal ≥ 2500, p99 ≤ 100 ms): {}",
+                target.name(),
+                create.summary.rps,
+                create.summary.p99_us as f64 / 1000.0,
+                if met { "MET" } else { "MISSED" }
             );
         }
     }
