@@ -1223,20 +1223,18 @@ fn ratios(results: &Results) -> String {
         .map(|cell| {
             let ok = cell.summary.rps;
             let bare = find(results, "bare actix-web", Scenario::Bare, cell.connections)
-                .map(|bare| bare.summary.rps as f64);
+                .map(|bare| bare.summary.rps);
             let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, cell.connections);
             let set = ceilings::find(&results.ceilings, ceilings::REDIS_SET, cell.connections);
-            let ratio = |ceiling: Option<f64>| {
-                ceiling
-                    .filter(|c| *c > 0.0)
-                    .map_or_else(|| "–".to_owned(), |c| format!("{:.2}", ok as f64 / c))
+            let ratio = |ceiling: Option<u64>| {
+                ceiling.map_or_else(|| "–".to_owned(), |c| stats::ratio(ok, c))
             };
             vec![
                 cell.target.clone(),
                 cell.scenario.label().to_owned(),
                 cell.connections.to_string(),
                 ok.to_string(),
-                format!("{:.2}", cell.summary.p99_us as f64 / 1000.0),
+                stats::millis(cell.summary.p99_us),
                 ratio(bare),
                 ratio(counter),
                 ratio(set),
@@ -1328,10 +1326,10 @@ fn goals(results: &Results) -> String {
             let met = pay.summary.rps >= 4000 && pay.summary.p99_us <= 50_000;
             let _ = writeln!(
                 out,
-                "- {}: pay at {max_conns} connections = {} req/s, p99 {:.1} ms (goal ≥ 4000, p99 ≤ 50 ms): {}",
+                "- {}: pay at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 4000, p99 ≤ 50 ms): {}",
                 target.name(),
                 pay.summary.rps,
-                pay.summary.p99_us as f64 / 1000.0,
+                stats::millis(pay.summary.p99_us),
                 if met {
                     "MET".to_owned()
                 } else {
@@ -1347,25 +1345,27 @@ fn goals(results: &Results) -> String {
             find(results, target.name(), Scenario::CreateAlone, max_conns),
             counter,
         ) {
-            let share = alone.summary.rps as f64 / counter;
             let _ = writeln!(
                 out,
-                "- {}: POST /invoices without batching at {max_conns} connections = {} req/s = {:.0} % of the hot counter's {:.0} tps (goal ≥ 50 %): {}",
+                "- {}: POST /invoices without batching at {max_conns} connections = {} req/s = {} of the hot counter's {counter} tps (goal ≥ 50 %): {}",
                 target.name(),
                 alone.summary.rps,
-                share * 100.0,
-                counter,
-                if share >= 0.5 { "MET" } else { "MISSED" }
+                stats::percent(alone.summary.rps, counter),
+                if alone.summary.rps * 2 >= counter {
+                    "MET"
+                } else {
+                    "MISSED"
+                }
             );
         }
         if let Some(create) = find(results, target.name(), Scenario::Create, max_conns) {
             let met = create.summary.rps >= 2500 && create.summary.p99_us <= 100_000;
             let _ = writeln!(
                 out,
-                "- {}: POST /invoices with batching at {max_conns} connections = {} req/s, p99 {:.1} ms (goal ≥ 2500, p99 ≤ 100 ms): {}",
+                "- {}: POST /invoices with batching at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 2500, p99 ≤ 100 ms): {}",
                 target.name(),
                 create.summary.rps,
-                create.summary.p99_us as f64 / 1000.0,
+                stats::millis(create.summary.p99_us),
                 if met { "MET" } else { "MISSED" }
             );
         }

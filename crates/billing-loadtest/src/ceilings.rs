@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::infra::{PgServer, redis_cli};
-use crate::stats::markdown_table;
+use crate::stats::{markdown_table, millis};
 
 /// The one statement of the hot-counter script.
 pub const COUNTER_SCRIPT: &str = "UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n;\n";
@@ -23,11 +23,11 @@ pub struct Ceiling {
     /// Clients (connections).
     pub clients: usize,
     /// Transactions or requests per second.
-    pub per_second: f64,
-    /// Mean latency, ms.
-    pub mean_ms: f64,
-    /// p99 latency, ms, when the tool reports it.
-    pub p99_ms: Option<f64>,
+    pub per_second: u64,
+    /// Mean latency, µs.
+    pub mean_us: u64,
+    /// p99 latency, µs, when the tool reports it.
+    pub p99_us: Option<u64>,
 }
 
 /// The name of the pgbench ceiling.
@@ -76,17 +76,18 @@ pub fn pgbench_counter(
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
-            let (per_second, mean_ms) = parse_pgbench(&text)
+            let (per_second, mean_us) = parse_pgbench(&text)
                 .with_context(|| format!("unexpected pgbench output: {text}"))?;
             eprintln!(
-                "   {PGBENCH:<26} {c:>3} clients: {per_second:>8.0} tps  mean {mean_ms:.2} ms"
+                "   {PGBENCH:<26} {c:>3} clients: {per_second:>8} tps  mean {} ms",
+                millis(mean_us)
             );
             ceilings.push(Ceiling {
                 name: PGBENCH,
                 clients: c,
                 per_second,
-                mean_ms,
-                p99_ms: None,
+                mean_us,
+                p99_us: None,
             });
         }
         Ok(ceilings)
@@ -95,18 +96,28 @@ pub fn pgbench_counter(
     result
 }
 
-/// `tps = …` (without initial connection time) and `latency average = … ms`.
+/// `tps = …` (without initial connection time, whole transactions per
+/// second) and `latency average = … ms` (in µs).
 #[must_use]
-pub fn parse_pgbench(text: &str) -> Option<(f64, f64)> {
+pub fn parse_pgbench(text: &str) -> Option<(u64, u64)> {
     let tps = text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("tps = ")?;
-        rest.split_whitespace().next()?.parse().ok()
+        thousandths(rest.split_whitespace().next()?)
     })?;
     let mean = text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("latency average = ")?;
-        rest.split_whitespace().next()?.parse().ok()
+        thousandths(rest.split_whitespace().next()?)
     })?;
-    Some((tps, mean))
+    Some((tps / 1000, mean))
+}
+
+/// A non-negative decimal (`1953.101`) in thousandths (`1953101`).
+fn thousandths(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole: u64 = whole.parse().ok()?;
+    let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
+    let fraction: u64 = digits.parse().ok()?;
+    whole.checked_mul(1000)?.checked_add(fraction)
 }
 
 /// Runs `redis-benchmark -t set` against Redis on `port`, about `duration`
@@ -141,35 +152,37 @@ pub fn redis_set(port: u16, clients: &[usize], duration: Duration) -> Result<Vec
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let (rps, mean_ms, p99_ms) = parse_redis_csv(&text)
+        let (rps, mean_us, p99_us) = parse_redis_csv(&text)
             .with_context(|| format!("unexpected redis-benchmark output: {text}"))?;
         eprintln!(
-            "   {REDIS_SET:<26} {c:>3} clients: {rps:>8.0} req/s  mean {mean_ms:.2} ms  p99 {p99_ms:.2} ms"
+            "   {REDIS_SET:<26} {c:>3} clients: {rps:>8} req/s  mean {} ms  p99 {} ms",
+            millis(mean_us),
+            millis(p99_us)
         );
         ceilings.push(Ceiling {
             name: REDIS_SET,
             clients: c,
             per_second: rps,
-            mean_ms,
-            p99_ms: Some(p99_ms),
+            mean_us,
+            p99_us: Some(p99_us),
         });
     }
     let _ = redis_cli(port, &["DEL", "key:__rand_int__"]);
     Ok(ceilings)
 }
 
-/// The `SET` line of `redis-benchmark --csv`: requests per second, mean and
-/// p99 latency (ms).
+/// The `SET` line of `redis-benchmark --csv`: whole requests per second,
+/// mean and p99 latency (µs).
 #[must_use]
-pub fn parse_redis_csv(text: &str) -> Option<(f64, f64, f64)> {
+pub fn parse_redis_csv(text: &str) -> Option<(u64, u64, u64)> {
     let line = text.lines().find(|line| line.starts_with("\"SET\""))?;
-    let fields: Vec<f64> = line
+    let fields: Vec<u64> = line
         .split(',')
         .skip(1)
-        .map(|f| f.trim_matches('"').parse().ok())
+        .map(|f| thousandths(f.trim_matches('"')))
         .collect::<Option<_>>()?;
     // rps, avg, min, p50, p95, p99, max
-    Some((*fields.first()?, *fields.get(1)?, *fields.get(5)?))
+    Some((*fields.first()? / 1000, *fields.get(1)?, *fields.get(5)?))
 }
 
 /// The table of the ceilings.
@@ -186,10 +199,9 @@ pub fn render(ceilings: &[Ceiling]) -> String {
             vec![
                 c.name.to_owned(),
                 c.clients.to_string(),
-                format!("{:.0}", c.per_second),
-                format!("{:.2}", c.mean_ms),
-                c.p99_ms
-                    .map_or_else(|| "–".to_owned(), |p| format!("{p:.2}")),
+                c.per_second.to_string(),
+                millis(c.mean_us),
+                c.p99_us.map_or_else(|| "–".to_owned(), millis),
             ]
         })
         .collect();
@@ -210,7 +222,7 @@ pub fn render(ceilings: &[Ceiling]) -> String {
 
 /// The ceiling `name` at `clients`, if measured.
 #[must_use]
-pub fn find(ceilings: &[Ceiling], name: &str, clients: usize) -> Option<f64> {
+pub fn find(ceilings: &[Ceiling], name: &str, clients: usize) -> Option<u64> {
     ceilings
         .iter()
         .find(|c| c.name == name && c.clients == clients)
@@ -225,10 +237,12 @@ mod tests {
     fn pgbench_and_redis_outputs_are_read() {
         let pgbench = "transaction type: hot-counter.sql\nlatency average = 0.512 ms\n\
                        initial connection time = 2.1 ms\ntps = 1953.101 (without initial connection time)\n";
-        assert_eq!(parse_pgbench(pgbench), Some((1953.101, 0.512)));
+        assert_eq!(parse_pgbench(pgbench), Some((1953, 512)));
         let csv = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
                    \"SET\",\"41322.31\",\"0.700\",\"0.100\",\"0.600\",\"1.200\",\"1.900\",\"5.000\"\n";
-        assert_eq!(parse_redis_csv(csv), Some((41322.31, 0.7, 1.9)));
+        assert_eq!(parse_redis_csv(csv), Some((41322, 700, 1900)));
+        assert_eq!(thousandths("12"), Some(12_000));
+        assert_eq!(thousandths("0.5"), Some(500));
         assert_eq!(parse_redis_csv("nothing"), None);
     }
 }

@@ -365,7 +365,7 @@ async fn numbered_insert_postgres(
             user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
         last = Some(
             row.try_get::<i64>("", "last_number_of_year")
-                .map_err(|e| map_db_err(e.into(), cx))?,
+                .map_err(|e| map_db_err(e, cx))?,
         );
         by_number.insert(model.invoice_number.clone(), model);
     }

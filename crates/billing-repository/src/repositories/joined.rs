@@ -169,19 +169,17 @@ impl PaymentRows {
         not_before: DateTime<Utc>,
     ) -> Result<Self, RepositoryError> {
         let mut select = one_row();
-        let (scope, key) = match key {
-            Some((scope, key)) => (Some(scope.to_owned()), Some(key.to_owned())),
-            None => (None, None),
-        };
-        join(
-            &mut select,
-            idempotency_record::Entity,
-            "k",
-            Expr::col(("k", idempotency_record::Column::Scope))
-                .eq(scope)
-                .and(Expr::col(("k", idempotency_record::Column::Key)).eq(key))
-                .and(Expr::col(("k", idempotency_record::Column::CreatedAt)).gte(not_before)),
-        );
+        if let Some((scope, key)) = key {
+            join(
+                &mut select,
+                idempotency_record::Entity,
+                "k",
+                Expr::col(("k", idempotency_record::Column::Scope))
+                    .eq(scope.to_owned())
+                    .and(Expr::col(("k", idempotency_record::Column::Key)).eq(key.to_owned()))
+                    .and(Expr::col(("k", idempotency_record::Column::CreatedAt)).gte(not_before)),
+            );
+        }
         join(
             &mut select,
             user_invoice::Entity,
@@ -208,8 +206,13 @@ impl PaymentRows {
             return Ok(Self::default());
         };
         Ok(Self {
-            record: optional_by::<_, String>(row, "k_", idempotency_record::Column::Key.as_str())
-                .map_err(|e| map_db_err(e, cx))?,
+            record: match key {
+                Some(_) => {
+                    optional_by::<_, String>(row, "k_", idempotency_record::Column::Key.as_str())
+                        .map_err(|e| map_db_err(e, cx))?
+                }
+                None => None,
+            },
             invoice: optional(row, "i_").map_err(|e| map_db_err(e, cx))?,
             subscription: optional(row, "s_").map_err(|e| map_db_err(e, cx))?,
             plan: optional(row, "p_").map_err(|e| map_db_err(e, cx))?,

@@ -194,6 +194,16 @@ fn moved(error: RepositoryError) -> Result<bool, RepositoryError> {
         RepositoryError::ConcurrentModification { .. } | RepositoryError::NotFound { .. } => {
             Ok(true)
         }
-        other => Err(other),
+        other @ (RepositoryError::AlreadyExists { .. }
+        | RepositoryError::ReferencedRowMissing { .. }
+        | RepositoryError::StillReferenced { .. }
+        | RepositoryError::CheckViolation { .. }
+        | RepositoryError::InvalidValue { .. }
+        | RepositoryError::InvalidPage { .. }
+        | RepositoryError::TransactionConflict { .. }
+        | RepositoryError::Unavailable { .. }
+        | RepositoryError::ConnectionLimitReached { .. }
+        | RepositoryError::InvalidSettings { .. }
+        | RepositoryError::Database { .. }) => Err(other),
     }
 }
