@@ -427,23 +427,6 @@ pub async fn run(options: &BenchOptions) -> Result<String> {
         }
     }
 
-    if options.scenarios.contains(&Scenario::Ceilings) {
-        eprintln!("== ceilings: pgbench hot counter, redis-benchmark SET");
-        let pg = PgServer::from_url(&options.pg_url)?;
-        results.ceilings.extend(ceilings::pgbench_counter(
-            &pg,
-            &format!("billing_ceiling_{run_id}"),
-            &options.connections,
-            options.duration,
-            dir.path(),
-        )?);
-        results.ceilings.extend(ceilings::redis_set(
-            infra::redis_port(&options.redis_url)?,
-            &options.connections,
-            options.duration,
-        )?);
-    }
-
     for &target in &options.targets {
         eprintln!("== target {}", target.name());
         run_target(options, target, &dir, &token, &run_id, &mut results).await?;
@@ -572,6 +555,29 @@ async fn run_target(
             (spec, Some(pg), Some(port), false)
         }
     };
+    // The ceilings, once per run, on the servers of the first target that
+    // has them (the private ones when that target comes first: no other
+    // clients), before the API starts.
+    if let (Some(pg), Some(redis_port)) = (&pg, redis_port)
+        && options.scenarios.contains(&Scenario::Ceilings)
+        && results.ceilings.is_empty()
+    {
+        eprintln!("== ceilings on {}: pgbench hot counter, redis-benchmark SET", target.name());
+        results.ceilings.extend(ceilings::pgbench_counter(
+            pg,
+            &format!("billing_ceiling_{run_id}"),
+            &options.connections,
+            options.duration,
+            dir.path(),
+        )?);
+        results
+            .ceilings
+            .extend(ceilings::redis_set(redis_port, &options.connections, options.duration)?);
+        results.notes.push(format!(
+            "the ceilings (pgbench, redis-benchmark) ran on the servers of the {} target",
+            target.name()
+        ));
+    }
     let tag = format!("{target:?}").to_lowercase();
     // Data is prepared by a first instance, which is then stopped: the
     // measured instance's memory reflects the measured traffic only.

@@ -212,9 +212,9 @@ pub fn render(ceilings: &[Ceiling]) -> String {
     let _ = writeln!(
         out,
         "\n`{PGBENCH}`: `pgbench -n -M prepared -c N -j min(N,2)` with the one-line script \
-         `{}` on a table of one row (a scratch database of the machine's PostgreSQL): what a \
+         `{}` on a table of one row (a scratch database on the PostgreSQL server of the first target measured): what a \
          gapless one-row counter allows, one increment per transaction. `{REDIS_SET}`: \
-         `redis-benchmark -t set --csv -c N` on the machine's Redis.\n",
+         `redis-benchmark -t set --csv -c N` on that target's Redis.\n",
         COUNTER_SCRIPT.trim()
     );
     out
