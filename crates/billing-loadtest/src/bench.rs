@@ -562,7 +562,10 @@ async fn run_target(
         && options.scenarios.contains(&Scenario::Ceilings)
         && results.ceilings.is_empty()
     {
-        eprintln!("== ceilings on {}: pgbench hot counter, redis-benchmark SET", target.name());
+        eprintln!(
+            "== ceilings on {}: pgbench hot counter, redis-benchmark SET",
+            target.name()
+        );
         results.ceilings.extend(ceilings::pgbench_counter(
             pg,
             &format!("billing_ceiling_{run_id}"),
@@ -570,9 +573,11 @@ async fn run_target(
             options.duration,
             dir.path(),
         )?);
-        results
-            .ceilings
-            .extend(ceilings::redis_set(redis_port, &options.connections, options.duration)?);
+        results.ceilings.extend(ceilings::redis_set(
+            redis_port,
+            &options.connections,
+            options.duration,
+        )?);
         results.notes.push(format!(
             "the ceilings (pgbench, redis-benchmark) ran on the servers of the {} target",
             target.name()
@@ -742,6 +747,13 @@ async fn run_target(
     if let Some(status) = api.child_mut().exited() {
         bail!("the API exited during the run ({status})");
     }
+    if let Some(pg) = &pg {
+        results.notes.push(format!(
+            "{}: {}",
+            target.name(),
+            numbering_check(pg, &db_name)?
+        ));
+    }
     let reads = catalogue_reads(&client.metrics().await?);
     let delays = match target {
         Target::Postgres | Target::Private => {
@@ -767,6 +779,31 @@ async fn run_target(
     }
     api.child_mut().terminate(Duration::from_secs(10));
     Ok(())
+}
+
+/// Whether the invoice numbers of each year are gapless after the run:
+/// as many invoices as the counter says, all numbers distinct (each number
+/// is at most the counter, so they are then exactly 1..=counter).
+fn numbering_check(pg: &PgServer, database: &str) -> Result<String> {
+    let rows = pg.query(
+        database,
+        "SELECT s.year, s.last_number, count(i.id), count(DISTINCT i.invoice_number), \
+         coalesce(max(substr(i.invoice_number, 10)::bigint), 0) \
+         FROM invoice_sequence s LEFT JOIN user_invoice i \
+         ON substr(i.invoice_number, 5, 4)::int = s.year GROUP BY 1, 2 ORDER BY 1",
+    )?;
+    let mut parts = Vec::new();
+    for row in rows {
+        let [year, counter, count, distinct, max] = row.as_slice() else {
+            bail!("unexpected row from the numbering check: {row:?}");
+        };
+        let gapless = counter == count && count == distinct && max == counter;
+        parts.push(format!(
+            "invoice numbers of {year}: counter {counter}, {count} invoices, {distinct} distinct, highest {max}: {}",
+            if gapless { "gapless" } else { "NOT GAPLESS" }
+        ));
+    }
+    Ok(parts.join("; "))
 }
 
 async fn measure(

@@ -8,8 +8,8 @@ use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate
 use billing_domain::enums::InvoiceStatus;
 use billing_domain::plan_invoice_amounts;
 use billing_repository::{
-    Currencies, Executor, Invoices, Page, PaymentRows, PaymentWrite, PaymentWritten, PricingQuery,
-    PricingRows, RepositoryError, Subscriptions, Transaction, Users,
+    Currencies, Executor, Invoices, Page, PricingQuery, PricingRows, RepositoryError, Transaction,
+    Users,
 };
 use serde::{Deserialize, Serialize};
 
@@ -226,119 +226,6 @@ impl Billing {
         result
     }
 
-    /// One payment under the invoice's lock. On PostgreSQL: one statement
-    /// reads the invoice, its subscription and its plan; the transaction
-    /// then holds one statement that saves both rows over the versions read
-    /// and inserts the key's record (see [`PaymentWrite`]).
-    async fn pay_once(
-        &self,
-        id: i64,
-        payment: Payment,
-        expected_version: Option<i32>,
-        fence: LockFence,
-    ) -> Result<PaymentOutcome, BillingError> {
-        let at = self.now();
-        let claim = Claim::current();
-        for _ in 0..self.settings().max_attempts {
-            let rows = PaymentRows::read(self.db(), id, None, at).await?;
-            let mut invoice = checked_for_change(rows.invoice, id, expected_version, fence)?;
-            let read_version = invoice.version;
-            invoice.mark_paid(
-                at,
-                &payment.payment_method,
-                payment.payment_reference.as_deref(),
-            )?;
-            invoice.fencing_token = Some(fence.token);
-            let subscription = match invoice.subscription_id {
-                Some(subscription_id) => {
-                    let mut subscription = rows.subscription.ok_or(RepositoryError::NotFound {
-                        entity: "subscription",
-                        id: subscription_id,
-                    })?;
-                    let plan = rows.plan.ok_or(RepositoryError::NotFound {
-                        entity: "tarif_plan",
-                        id: invoice.tarif_plan_id,
-                    })?;
-                    let subscription_version = subscription.version;
-                    subscription.pay_period(at, plan.billing_period)?;
-                    Some((subscription, subscription_version))
-                }
-                None => None,
-            };
-            fence.ensure_held()?;
-            let stamp = billing_repository::now();
-            let outcome = PaymentOutcome {
-                invoice: Invoices::as_saved(&invoice, read_version, stamp)?,
-                subscription: match &subscription {
-                    Some((subscription, version)) => {
-                        Some(Subscriptions::as_saved(subscription, *version, stamp)?)
-                    }
-                    None => None,
-                },
-            };
-            let record = match &claim {
-                Some(claim) => Some(claim.record_of(&outcome)?),
-                None => None,
-            };
-            let write = PaymentWrite {
-                invoice,
-                invoice_version: read_version,
-                subscription,
-                record,
-                now: stamp,
-            };
-            let written = self
-                .db()
-                .transaction(move |tx| {
-                    Box::pin(async move {
-                        match write.write(tx).await? {
-                            PaymentWritten::Written => {
-                                fence.ensure_held().map_err(PayAttempt::Failed)?;
-                                Ok(())
-                            }
-                            missed @ (PaymentWritten::InvoiceMoved
-                            | PaymentWritten::SubscriptionMoved
-                            | PaymentWritten::KeyTaken) => Err(PayAttempt::Missed(missed)),
-                        }
-                    })
-                })
-                .await;
-            match written {
-                Ok(()) => {
-                    if claim.is_some() {
-                        Claim::committed();
-                    }
-                    return Ok(outcome);
-                }
-                Err(PayAttempt::Failed(error)) => return Err(error),
-                Err(PayAttempt::Missed(PaymentWritten::KeyTaken)) => return Err(Claim::raced()),
-                Err(PayAttempt::Missed(PaymentWritten::InvoiceMoved))
-                    if expected_version.is_some() =>
-                {
-                    return Err(match Invoices::current_version(self.db(), id).await? {
-                        Some(current) => BillingError::VersionMismatch {
-                            entity: "user_invoice",
-                            current,
-                        },
-                        None => RepositoryError::NotFound {
-                            entity: "user_invoice",
-                            id,
-                        }
-                        .into(),
-                    });
-                }
-                Err(PayAttempt::Missed(
-                    PaymentWritten::InvoiceMoved
-                    | PaymentWritten::SubscriptionMoved
-                    | PaymentWritten::Written,
-                )) => tracing::debug!(id, "concurrent change of a paid invoice; re-reading"),
-            }
-        }
-        Err(BillingError::Locked {
-            resource: format!("invoice {id}"),
-        })
-    }
-
     async fn refund_once(
         &self,
         id: i64,
@@ -534,8 +421,8 @@ fn check_payment(payment: &Payment) -> Result<(), BillingError> {
 /// What a write under an invoice lock must respect: the lock's fencing
 /// token, stored with the write, and the instant the lock runs out.
 #[derive(Clone, Copy, Debug)]
-struct LockFence {
-    token: i64,
+pub(crate) struct LockFence {
+    pub(crate) token: i64,
     valid_until: Instant,
 }
 
@@ -549,7 +436,7 @@ impl LockFence {
     }
 
     /// Refuses to write once the lock may have passed to another holder.
-    fn ensure_held(self) -> Result<(), BillingError> {
+    pub(crate) fn ensure_held(self) -> Result<(), BillingError> {
         if Instant::now() < self.valid_until {
             Ok(())
         } else {
@@ -558,43 +445,6 @@ impl LockFence {
             })
         }
     }
-}
-
-/// How one payment transaction ended short of committing.
-enum PayAttempt {
-    /// A part of the write matched nothing: rolled back.
-    Missed(PaymentWritten),
-    /// Rolled back on this error.
-    Failed(BillingError),
-}
-
-impl From<RepositoryError> for PayAttempt {
-    fn from(error: RepositoryError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-/// The invoice read for a change, checked like [`load_for_change`] does.
-fn checked_for_change(
-    invoice: Option<user_invoice::Model>,
-    id: i64,
-    expected_version: Option<i32>,
-    fence: LockFence,
-) -> Result<user_invoice::Model, BillingError> {
-    let invoice = invoice.ok_or(RepositoryError::NotFound {
-        entity: "user_invoice",
-        id,
-    })?;
-    check_expected_version("user_invoice", expected_version, invoice.version)?;
-    if invoice
-        .fencing_token
-        .is_some_and(|stored| stored >= fence.token)
-    {
-        return Err(BillingError::Locked {
-            resource: format!("invoice {id} (a newer lock holder wrote it)"),
-        });
-    }
-    Ok(invoice)
 }
 
 /// Reads the invoice in `tx` and checks the caller's expected version and

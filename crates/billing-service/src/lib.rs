@@ -36,6 +36,7 @@ mod invoice_batch;
 mod invoices;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod payment;
 mod plans;
 mod subscriptions;
 mod taxes;
