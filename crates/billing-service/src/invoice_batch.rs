@@ -9,17 +9,19 @@
 //! when the database is the bottleneck.
 //!
 //! Every request was validated and priced before it joined a batch. When a
-//! batch transaction fails anyway (a row refused by the schema, e.g. its
-//! user erased in between; the database down), nothing of it committed and
-//! no number was used: each of its requests is then written in its own
-//! transaction, so one faulty row costs the others nothing but a retry, and
-//! each request gets its own answer (its invoice, or the clear error of its
-//! own transaction).
+//! batch's statement fails anyway (a row refused by the schema, e.g. its
+//! user erased in between), nothing of it committed and no number was
+//! used: each of its requests is then written in its own transaction, so
+//! one faulty row costs the others nothing but a retry, and each request
+//! gets its own answer (its invoice, or the clear error of its own
+//! transaction). When the database cannot be reached (the batch may even
+//! have committed, if the connection broke during `COMMIT`), nothing is
+//! written again: each request gets the `Unavailable` error.
 
 use std::sync::{Mutex, PoisonError};
 
 use billing_domain::entities::user_invoice;
-use billing_repository::Invoices;
+use billing_repository::{Invoices, RepositoryError};
 use tokio::sync::oneshot;
 
 use crate::{Billing, BillingError};
@@ -73,6 +75,7 @@ impl Billing {
     }
 
     async fn drain_invoice_batches(&self) {
+        let _guard = DrainGuard(self.batcher());
         loop {
             let batch: Vec<Waiter> = {
                 let mut state = self.batcher().lock();
@@ -118,22 +121,36 @@ impl Billing {
                     }
                 }
             }
-            Err(error) => {
-                tracing::debug!(
-                    error = &error as &dyn std::error::Error,
-                    size = batch.len(),
-                    "an invoice batch failed; writing its invoices one by one"
-                );
-                let mut alone = tokio::task::JoinSet::new();
-                for waiter in batch {
-                    let billing = self.clone();
-                    alone.spawn(async move {
-                        let result = billing.insert_invoice_alone(waiter.invoice).await;
-                        let _ = waiter.answer.send(result);
-                    });
+            Err(error) => match unknown_outcome(&error) {
+                // The database is out of reach, and a commit may even have
+                // landed: writing again could write twice. Each request
+                // gets the error (the client may retry, as after any 503).
+                Some(copy) => {
+                    let mut first = Some(error);
+                    for waiter in batch {
+                        let error = first.take().unwrap_or_else(&copy);
+                        let _ = waiter.answer.send(Err(error.into()));
+                    }
                 }
-                while alone.join_next().await.is_some() {}
-            }
+                // The statement was refused (a row the schema rejects) or
+                // lost a conflict: nothing committed, no number was used.
+                None => {
+                    tracing::debug!(
+                        error = &error as &dyn std::error::Error,
+                        size = batch.len(),
+                        "an invoice batch failed; writing its invoices one by one"
+                    );
+                    let mut alone = tokio::task::JoinSet::new();
+                    for waiter in batch {
+                        let billing = self.clone();
+                        alone.spawn(async move {
+                            let result = billing.insert_invoice_alone(waiter.invoice).await;
+                            let _ = waiter.answer.send(result);
+                        });
+                    }
+                    while alone.join_next().await.is_some() {}
+                }
+            },
         }
     }
 
@@ -149,8 +166,92 @@ impl Billing {
     }
 }
 
+/// For an error after which the batch may or may not have committed (the
+/// database unreachable, e.g. during `COMMIT`), a maker of copies of it for
+/// the other requests; `None` when the batch certainly rolled back.
+fn unknown_outcome(error: &RepositoryError) -> Option<impl Fn() -> RepositoryError + use<>> {
+    let (target, reason, limit, unreachable) = match error {
+        RepositoryError::Unavailable { target, source } => {
+            (target.clone(), source.to_string(), None, true)
+        }
+        RepositoryError::ConnectionLimitReached {
+            target,
+            reason,
+            server_max_connections,
+        } => (
+            target.clone(),
+            reason.clone(),
+            *server_max_connections,
+            false,
+        ),
+        RepositoryError::NotFound { .. }
+        | RepositoryError::ConcurrentModification { .. }
+        | RepositoryError::AlreadyExists { .. }
+        | RepositoryError::ReferencedRowMissing { .. }
+        | RepositoryError::StillReferenced { .. }
+        | RepositoryError::CheckViolation { .. }
+        | RepositoryError::InvalidValue { .. }
+        | RepositoryError::InvalidPage { .. }
+        | RepositoryError::TransactionConflict { .. }
+        | RepositoryError::InvalidSettings { .. }
+        | RepositoryError::Database { .. } => return None,
+    };
+    Some(move || {
+        if unreachable {
+            RepositoryError::Unavailable {
+                target: target.clone(),
+                source: reason.clone().into(),
+            }
+        } else {
+            RepositoryError::ConnectionLimitReached {
+                target: target.clone(),
+                reason: reason.clone(),
+                server_max_connections: limit,
+            }
+        }
+    })
+}
+
+/// Lets the next creation start a drainer if this one ends by a panic.
+struct DrainGuard<'a>(&'a InvoiceBatcher);
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().draining = false;
+        }
+    }
+}
+
 impl InvoiceBatcher {
     fn lock(&self) -> std::sync::MutexGuard<'_, BatchState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_answers_every_request_with_its_error() {
+        let down = RepositoryError::Unavailable {
+            target: "db:5432".to_owned(),
+            source: "connection reset during COMMIT".into(),
+        };
+        let copy = unknown_outcome(&down).expect("the outcome of the batch is unknown");
+        assert!(matches!(
+            copy(),
+            RepositoryError::Unavailable { target, source }
+                if target == "db:5432" && source.to_string().contains("COMMIT")
+        ));
+        let refused = RepositoryError::ReferencedRowMissing {
+            entity: "user_invoice",
+            constraint: "fk_user_invoice_user".to_owned(),
+        };
+        assert!(
+            unknown_outcome(&refused).is_none(),
+            "a refused row is retried alone"
+        );
     }
 }
