@@ -33,7 +33,9 @@
 //! - `billing_invoice_number_wait_seconds`: how long taking the next
 //!   invoice number took, including the wait for the year's counter row
 //!   that concurrent invoice creations hold until they commit (the
-//!   statement on `invoice_sequence`, observed on the database handle).
+//!   statement on `invoice_sequence`, observed on the database handle; on
+//!   PostgreSQL the same statement inserts the invoices, one observation
+//!   per batch of creations numbered together).
 //! - the catalogue cache, read at each scrape:
 //!   `billing_catalogue_reads_total{outcome="hit"|"load"|"bypass"}`,
 //!   `billing_catalogue_hit_ratio` (hits over all reads),
@@ -370,7 +372,11 @@ impl Metrics {
 
     /// Records one statement of `database` if it takes an invoice number.
     pub fn observe_statement(&self, sql: &str, elapsed: Duration) {
-        if sql.starts_with("INSERT INTO invoice_sequence") {
+        // SQLite moves the counter in a statement of its own; PostgreSQL in
+        // the statement that also inserts the invoices.
+        if sql.starts_with("INSERT INTO invoice_sequence")
+            || sql.starts_with("WITH seq AS (INSERT INTO invoice_sequence")
+        {
             self.inner.numbering_wait.observe(elapsed.as_secs_f64());
         }
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use crate::api::{ApiProcess, ApiSpec, wait_ready_at};
+use crate::ceilings::{self, Ceiling};
 use crate::client::{self, ApiClient};
 use crate::infra::{self, DbStats, PgServer, PrivatePostgres, PrivateRedis};
 use crate::load::{self, InvoicePool, LoadSpec, Outcome, Summary, Work};
@@ -51,6 +52,10 @@ pub enum Scenario {
     /// The bare actix-web handler (constant JSON): the HTTP stack's
     /// ceiling. Runs once, not per target.
     Bare,
+    /// `pgbench` incrementing one counter row and `redis-benchmark SET`
+    /// on the machine's PostgreSQL and Redis: the ceilings of the writes.
+    /// Runs once, not per target.
+    Ceilings,
     /// `GET /health/live`: the API's HTTP stack and middleware (request
     /// id, telemetry, metrics) without a database.
     Live,
@@ -60,6 +65,9 @@ pub enum Scenario {
     Invoice,
     /// `POST /api/v1/invoices`.
     Create,
+    /// `POST /api/v1/invoices` on a second instance started with
+    /// `BILLING_INVOICE_BATCHING=false`: one transaction per creation.
+    CreateAlone,
     /// `POST /api/v1/invoices/{id}/pay` (lock + idempotency key +
     /// transaction that also activates the subscription).
     Pay,
@@ -73,14 +81,18 @@ impl Scenario {
             Self::Plans => "GET /plans",
             Self::Invoice => "GET /invoices/{id}",
             Self::Create => "POST /invoices",
+            Self::CreateAlone => "POST /invoices (batching off)",
+            Self::Ceilings => "ceilings (pgbench, redis-benchmark)",
             Self::Pay => "POST /invoices/{id}/pay",
         }
     }
 
     fn expected(self) -> u16 {
         match self {
-            Self::Bare | Self::Live | Self::Plans | Self::Invoice | Self::Pay => 200,
-            Self::Create => 201,
+            Self::Bare | Self::Ceilings | Self::Live | Self::Plans | Self::Invoice | Self::Pay => {
+                200
+            }
+            Self::Create | Self::CreateAlone => 201,
         }
     }
 }
@@ -230,6 +242,8 @@ struct Results {
     notes: Vec<String>,
     /// Per target: the catalogue cache of the measured instance.
     cache: Vec<CacheFigures>,
+    /// pgbench and redis-benchmark, measured in this run.
+    ceilings: Vec<Ceiling>,
 }
 
 /// The catalogue cache on one target: what the measured instance's
@@ -541,6 +555,34 @@ async fn run_target(
             (spec, Some(pg), Some(port), false)
         }
     };
+    // The ceilings, once per run, on the servers of the first target that
+    // has them (the private ones when that target comes first: no other
+    // clients), before the API starts.
+    if let (Some(pg), Some(redis_port)) = (&pg, redis_port)
+        && options.scenarios.contains(&Scenario::Ceilings)
+        && results.ceilings.is_empty()
+    {
+        eprintln!(
+            "== ceilings on {}: pgbench hot counter, redis-benchmark SET",
+            target.name()
+        );
+        results.ceilings.extend(ceilings::pgbench_counter(
+            pg,
+            &format!("billing_ceiling_{run_id}"),
+            &options.connections,
+            options.duration,
+            dir.path(),
+        )?);
+        results.ceilings.extend(ceilings::redis_set(
+            redis_port,
+            &options.connections,
+            options.duration,
+        )?);
+        results.notes.push(format!(
+            "the ceilings (pgbench, redis-benchmark) ran on the servers of the {} target",
+            target.name()
+        ));
+    }
     let tag = format!("{target:?}").to_lowercase();
     // Data is prepared by a first instance, which is then stopped: the
     // measured instance's memory reflects the measured traffic only.
@@ -607,13 +649,34 @@ async fn run_target(
         redis_shared,
         redis_pid: _private_redis.as_ref().and_then(PrivateRedis::pid),
     };
+    // Creations one transaction each: a second instance on the same data.
+    let mut alone_api = None;
+    if options.scenarios.contains(&Scenario::CreateAlone) {
+        let mut alone_spec = spec.clone();
+        alone_spec
+            .extra_env
+            .push(("BILLING_INVOICE_BATCHING".to_owned(), "false".to_owned()));
+        let mut second = ApiProcess::spawn(
+            "billing-api (batching off)",
+            &alone_spec,
+            process::free_port()?,
+            &dir.path().join(format!("api-{tag}-alone.log")),
+        )?;
+        second.wait_ready(Duration::from_secs(60)).await?;
+        alone_api = Some(second);
+    }
+    let alone_measured = alone_api.as_ref().map(|second| Measured {
+        base: second.base(),
+        pid: second.pid(),
+        ..measured
+    });
     let mut leftover: Vec<i64> = Vec::new();
     let mut last_pay_rps: Option<u64> = None;
     let key_prefix = format!("load-{run_id}-{tag}");
     for &scenario in &options.scenarios {
         for &connections in &options.connections {
             let work = match scenario {
-                Scenario::Bare => continue,
+                Scenario::Bare | Scenario::Ceilings => continue,
                 Scenario::Live => Work::Get {
                     paths: Arc::new(vec!["/health/live".to_owned()]),
                 },
@@ -628,7 +691,7 @@ async fn run_target(
                             .collect(),
                     ),
                 },
-                Scenario::Create => Work::CreateInvoice {
+                Scenario::Create | Scenario::CreateAlone => Work::CreateInvoice {
                     users: Arc::new(users.clone()),
                     plan_id,
                 },
@@ -668,7 +731,11 @@ async fn run_target(
                 Work::Pay { pool, .. } => Some(Arc::clone(pool)),
                 Work::Get { .. } | Work::CreateInvoice { .. } => None,
             };
-            let cell = measure(options, &measured, scenario, connections, work).await?;
+            let on = match (scenario, &alone_measured) {
+                (Scenario::CreateAlone, Some(alone)) => alone,
+                _ => &measured,
+            };
+            let cell = measure(options, on, scenario, connections, work).await?;
             if let Some(pool) = pool {
                 leftover = pool.untaken();
                 last_pay_rps = Some(cell.summary.rps);
@@ -679,6 +746,13 @@ async fn run_target(
     }
     if let Some(status) = api.child_mut().exited() {
         bail!("the API exited during the run ({status})");
+    }
+    if let Some(pg) = &pg {
+        results.notes.push(format!(
+            "{}: {}",
+            target.name(),
+            numbering_check(pg, &db_name)?
+        ));
     }
     let reads = catalogue_reads(&client.metrics().await?);
     let delays = match target {
@@ -700,8 +774,36 @@ async fn run_target(
         reads,
         delays,
     });
+    if let Some(mut second) = alone_api {
+        second.child_mut().terminate(Duration::from_secs(10));
+    }
     api.child_mut().terminate(Duration::from_secs(10));
     Ok(())
+}
+
+/// Whether the invoice numbers of each year are gapless after the run:
+/// as many invoices as the counter says, all numbers distinct (each number
+/// is at most the counter, so they are then exactly 1..=counter).
+fn numbering_check(pg: &PgServer, database: &str) -> Result<String> {
+    let rows = pg.query(
+        database,
+        "SELECT s.year, s.last_number, count(i.id), count(DISTINCT i.invoice_number), \
+         coalesce(max(substr(i.invoice_number, 10)::bigint), 0) \
+         FROM invoice_sequence s LEFT JOIN user_invoice i \
+         ON substr(i.invoice_number, 5, 4)::int = s.year GROUP BY 1, 2 ORDER BY 1",
+    )?;
+    let mut parts = Vec::new();
+    for row in rows {
+        let [year, counter, count, distinct, max] = row.as_slice() else {
+            bail!("unexpected row from the numbering check: {row:?}");
+        };
+        let gapless = counter == count && count == distinct && max == counter;
+        parts.push(format!(
+            "invoice numbers of {year}: counter {counter}, {count} invoices, {distinct} distinct, highest {max}: {}",
+            if gapless { "gapless" } else { "NOT GAPLESS" }
+        ));
+    }
+    Ok(parts.join("; "))
 }
 
 async fn measure(
@@ -1032,6 +1134,9 @@ fn render(options: &BenchOptions, results: &Results, took: Duration) -> String {
         out.push('\n');
     }
 
+    out.push_str(&ceilings::render(&results.ceilings));
+    out.push_str(&ratios(results));
+
     let load_rows: Vec<Vec<String>> = results
         .cells
         .iter()
@@ -1151,6 +1256,63 @@ fn render(options: &BenchOptions, results: &Results, took: Duration) -> String {
     out
 }
 
+/// Each API cell beside the ceilings measured at its connection count.
+fn ratios(results: &Results) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = results
+        .cells
+        .iter()
+        .filter(|cell| cell.scenario != Scenario::Bare)
+        .map(|cell| {
+            let ok = cell.summary.rps;
+            let bare = find(results, "bare actix-web", Scenario::Bare, cell.connections)
+                .map(|bare| bare.summary.rps);
+            let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, cell.connections);
+            let set = ceilings::find(&results.ceilings, ceilings::REDIS_SET, cell.connections);
+            let ratio = |ceiling: Option<u64>| {
+                ceiling.map_or_else(|| "–".to_owned(), |c| stats::ratio(ok, c))
+            };
+            vec![
+                cell.target.clone(),
+                cell.scenario.label().to_owned(),
+                cell.connections.to_string(),
+                ok.to_string(),
+                stats::millis(cell.summary.p99_us),
+                ratio(bare),
+                ratio(counter),
+                ratio(set),
+            ]
+        })
+        .collect();
+    if rows.is_empty() || (results.ceilings.is_empty() && results.cells.is_empty()) {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "## Each scenario against its ceilings
+"
+    );
+    out.push_str(&markdown_table(
+        &[
+            "target",
+            "scenario",
+            "conns",
+            "ok req/s",
+            "p99 ms",
+            "× bare handler",
+            "× pgbench hot counter",
+            "× redis-benchmark SET",
+        ],
+        &rows,
+    ));
+    let _ = writeln!(
+        out,
+        "
+Ok requests per second divided by the ceiling measured in this run at the same          number of connections: the bare handler for the HTTP stack, the hot counter for          invoice creation (one counter move per transaction), Redis `SET` for one Redis          round trip.\n"
+    );
+    out
+}
+
 fn find<'a>(
     results: &'a Results,
     target: &str,
@@ -1204,21 +1366,50 @@ fn goals(results: &Results) -> String {
             );
         }
         if let Some(pay) = find(results, target.name(), Scenario::Pay, max_conns) {
-            let met = pay.summary.rps >= 1500;
+            let met = pay.summary.rps >= 4000 && pay.summary.p99_us <= 50_000;
             let _ = writeln!(
                 out,
-                "- {}: pay at {max_conns} connections = {} req/s (goal ≥ 1500): {}",
+                "- {}: pay at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 4000, p99 ≤ 50 ms): {}",
                 target.name(),
                 pay.summary.rps,
+                stats::millis(pay.summary.p99_us),
                 if met {
                     "MET".to_owned()
                 } else {
                     format!(
-                        "MISSED by {} req/s ({} of the goal)",
-                        1500 - pay.summary.rps,
-                        stats::percent(pay.summary.rps, 1500)
+                        "MISSED ({} of the rate)",
+                        stats::percent(pay.summary.rps, 4000)
                     )
                 }
+            );
+        }
+        let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, max_conns);
+        if let (Some(alone), Some(counter)) = (
+            find(results, target.name(), Scenario::CreateAlone, max_conns),
+            counter,
+        ) {
+            let _ = writeln!(
+                out,
+                "- {}: POST /invoices without batching at {max_conns} connections = {} req/s = {} of the hot counter's {counter} tps (goal ≥ 50 %): {}",
+                target.name(),
+                alone.summary.rps,
+                stats::percent(alone.summary.rps, counter),
+                if alone.summary.rps * 2 >= counter {
+                    "MET"
+                } else {
+                    "MISSED"
+                }
+            );
+        }
+        if let Some(create) = find(results, target.name(), Scenario::Create, max_conns) {
+            let met = create.summary.rps >= 2500 && create.summary.p99_us <= 100_000;
+            let _ = writeln!(
+                out,
+                "- {}: POST /invoices with batching at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 2500, p99 ≤ 100 ms): {}",
+                target.name(),
+                create.summary.rps,
+                stats::millis(create.summary.p99_us),
+                if met { "MET" } else { "MISSED" }
             );
         }
     }

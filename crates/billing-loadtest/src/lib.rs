@@ -22,6 +22,7 @@
 pub mod api;
 pub mod bare;
 pub mod bench;
+pub mod ceilings;
 pub mod client;
 pub mod faults;
 pub mod infra;

@@ -40,6 +40,8 @@ pub use repositories::cycle::{DunningAttempts, ExpiryKey, RenewalContext, Renewa
 pub use repositories::events::{EventFilter, NewEvent, Outbox};
 pub use repositories::idempotency_records::IdempotencyRecords;
 pub use repositories::invoices::Invoices;
+pub use repositories::joined::{PaymentRows, PricingQuery, PricingRows};
+pub use repositories::payments::{PaymentWrite, PaymentWritten};
 pub use repositories::plans::Plans;
 pub use repositories::subscriptions::Subscriptions;
 pub use repositories::taxes::{TaxRates, TaxWithRate, Taxes};

@@ -28,7 +28,7 @@ use billing_domain::entities::{
     currency, subscription, tarif_plan, tax, tax_rate, user, user_case, user_details, user_invoice,
 };
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
     IdenStatic, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -158,7 +158,7 @@ pub(crate) fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
-fn normalize(mut value: Value) -> Value {
+pub(crate) fn normalize(mut value: Value) -> Value {
     if let Value::ChronoDateTimeUtc(Some(t)) = &mut value {
         *t = t.trunc_subsecs(6);
     }
@@ -383,9 +383,18 @@ impl<E: Versioned> Repository<E> {
         model: &E::Model,
         expected_version: i32,
     ) -> Result<E::Model, RepositoryError> {
+        Self::save_at(exec, model, expected_version, now()).await
+    }
+
+    /// [`Self::save`] with `updated_at` set to `now`.
+    pub(crate) async fn save_at<X: Executor>(
+        exec: &X,
+        model: &E::Model,
+        expected_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<E::Model, RepositoryError> {
         let id = E::id_of(model);
         let backend = exec.connection().get_database_backend();
-        let now = now();
         let cx = context(exec, E::NAME, Op::Write);
         // At most two rounds in practice, see `Miss::Retry`; bounded anyway.
         for _ in 0..3 {
@@ -465,6 +474,22 @@ impl<E: Versioned> Repository<E> {
         now: DateTime<Utc>,
         backend: DbBackend,
     ) -> Statement {
+        let mut query = Self::save_query(model, expected_version, now);
+        // The same RETURNING list sea-orm's `exec_with_returning` uses.
+        query.returning(
+            Query::returning()
+                .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
+        );
+        backend.build(&query)
+    }
+
+    /// The `UPDATE … WHERE id = ? AND version = ?` of [`Self::save`],
+    /// without `RETURNING`, setting `updated_at` to `now`.
+    pub(crate) fn save_query(
+        model: &E::Model,
+        expected_version: i32,
+        now: DateTime<Utc>,
+    ) -> UpdateStatement {
         let bookkeeping = [
             E::ID.as_str(),
             E::CREATED_AT.as_str(),
@@ -478,18 +503,40 @@ impl<E: Versioned> Repository<E> {
                 update = update.col_expr(col, col.save_as(Expr::val(value)));
             }
         }
-        let mut query = update
+        update
             .col_expr(E::VERSION, Expr::col(E::VERSION).add(1))
             .col_expr(E::UPDATED_AT, Expr::val(now))
             .filter(E::ID.eq(E::id_of(model)))
             .filter(E::VERSION.eq(expected_version))
-            .into_query();
-        // The same RETURNING list sea-orm's `exec_with_returning` uses.
-        query.returning(
-            Query::returning()
-                .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
-        );
-        backend.build(&query)
+            .into_query()
+    }
+
+    /// `model` as [`Self::save`] stores it when it saves it at `now` over
+    /// `read_version`: every value normalised as written, the version one
+    /// up, `updated_at` at `now`. What a write that returns no row (e.g.
+    /// inside a larger statement) answers.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Database`] if a column cannot be set (a bug).
+    pub fn as_saved(
+        model: &E::Model,
+        read_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<E::Model, RepositoryError> {
+        let mut saved = model.clone();
+        let fail = |e: sea_orm::DbErr| RepositoryError::Database { source: e.into() };
+        for col in E::Column::iter() {
+            saved
+                .try_set(col, normalize(model.get(col)))
+                .map_err(fail)?;
+        }
+        saved
+            .try_set(E::VERSION, Value::from(read_version + 1))
+            .map_err(fail)?;
+        saved
+            .try_set(E::UPDATED_AT, Value::from(now))
+            .map_err(fail)?;
+        Ok(saved)
     }
 
     /// Decides what an `UPDATE`/`DELETE … WHERE id = ? AND version = ?` that

@@ -23,7 +23,7 @@
 //!   generation succeeds again: a copy is never served past the bound.
 //!
 //! Money paths do not read from here: an invoice is priced from rows read
-//! inside its own transaction.
+//! from the database in one statement when it is created.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

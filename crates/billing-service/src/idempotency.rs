@@ -257,6 +257,24 @@ impl Claim {
         tx: &Transaction,
         outcome: &T,
     ) -> Result<(), BillingError> {
+        let (record, not_before) = self.record_of(outcome)?;
+        if IdempotencyRecords::record(tx, record, not_before).await? {
+            Ok(())
+        } else {
+            Err(Self::raced())
+        }
+    }
+
+    /// The record of `outcome`, and the oldest creation instant of a live
+    /// record (an older record of the key is replaced), for a write that
+    /// inserts it itself.
+    ///
+    /// # Errors
+    /// [`BillingError::Internal`] if the outcome cannot be serialised.
+    pub(crate) fn record_of<T: Recorded>(
+        &self,
+        outcome: &T,
+    ) -> Result<(idempotency_record::Model, DateTime<Utc>), BillingError> {
         let at = now();
         let record = idempotency_record::Model {
             scope: self.scope.clone(),
@@ -267,12 +285,14 @@ impl Claim {
             user_id: outcome.user_id(),
             created_at: at,
         };
-        if IdempotencyRecords::record(tx, record, not_before(at, self.ttl)).await? {
-            Ok(())
-        } else {
-            set_state(ClaimState::Raced);
-            Err(BillingError::IdempotencyInFlight)
-        }
+        Ok((record, not_before(at, self.ttl)))
+    }
+
+    /// Notes that another request with the key committed first, and returns
+    /// the error that rolls this one's transaction back.
+    pub(crate) fn raced() -> BillingError {
+        set_state(ClaimState::Raced);
+        BillingError::IdempotencyInFlight
     }
 
     /// Notes that the transaction holding the record committed.

@@ -8,12 +8,13 @@ use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate
 use billing_domain::enums::InvoiceStatus;
 use billing_domain::{plan_invoice_amounts, validate_currency_code};
 use billing_repository::{
-    Currencies, Executor, Invoices, Page, Plans, Subscriptions, TaxRates, Taxes, Transaction, Users,
+    Currencies, Executor, Invoices, Page, PricingQuery, PricingRows, RepositoryError, Transaction,
+    Users,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::events::{append_events, event_of};
-use crate::idempotency::{IdempotencyKey, Idempotent};
+use crate::idempotency::{Claim, IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError};
@@ -94,13 +95,17 @@ impl Billing {
     ) -> Result<user_invoice::Model, BillingError> {
         let at = self.now();
         let expires_at = at.checked_add_signed(self.settings().invoice_payment_window);
-        // Everything the amounts depend on is read inside the invoice's own
-        // transaction, never from the catalogue cache: a price change
-        // acknowledged before this transaction began is what it charges.
+        // Everything the amounts depend on is read from the database in one
+        // statement, never from the catalogue cache: a price change
+        // acknowledged before this request is what it charges. The
+        // transaction then only numbers and inserts the invoice.
+        let invoice = price_invoice(self.db(), &new, at, expires_at).await?;
+        if Claim::current().is_none() && self.settings().invoice_batching {
+            return self.insert_invoice_batched(invoice).await;
+        }
         self.recording_transaction(move |tx| {
-            let new = new.clone();
+            let invoice = invoice.clone();
             Box::pin(async move {
-                let invoice = price_invoice(tx, &new, at, expires_at).await?;
                 let invoice = Invoices::insert_numbered(tx, invoice).await?;
                 append_events(tx, [event_of(None, &invoice)?]).await?;
                 Ok(Some(invoice))
@@ -228,85 +233,6 @@ impl Billing {
         result
     }
 
-    async fn pay_once(
-        &self,
-        id: i64,
-        payment: Payment,
-        expected_version: Option<i32>,
-        fence: LockFence,
-    ) -> Result<PaymentOutcome, BillingError> {
-        let at = self.now();
-        self.recording_transaction(move |tx| {
-            let payment = payment.clone();
-            Box::pin(async move {
-                let mut invoice = load_for_change(tx, id, expected_version, fence).await?;
-                let before = invoice.clone();
-                let read_version = invoice.version;
-                invoice.mark_paid(
-                    at,
-                    &payment.payment_method,
-                    payment.payment_reference.as_deref(),
-                )?;
-                invoice.fencing_token = Some(fence.token);
-                let subscription = match invoice.subscription_id {
-                    Some(subscription_id) => {
-                        let mut subscription = Subscriptions::get(tx, subscription_id).await?;
-                        let plan = Plans::get(tx, invoice.tarif_plan_id).await?;
-                        let subscription_before = subscription.clone();
-                        subscription.pay_period(at, plan.billing_period)?;
-                        Some((subscription, subscription_before))
-                    }
-                    None => None,
-                };
-                fence.ensure_held()?;
-                let Some(invoice) = save_or_conflict::<user_invoice::Entity, _>(
-                    tx,
-                    &invoice,
-                    read_version,
-                    expected_version,
-                )
-                .await?
-                else {
-                    return Ok(None);
-                };
-                let subscription = match subscription {
-                    Some((subscription, before)) => {
-                        match save_or_conflict::<subscription::Entity, _>(
-                            tx,
-                            &subscription,
-                            before.version,
-                            None,
-                        )
-                        .await?
-                        {
-                            Some(saved) => Some((saved, before)),
-                            None => return Ok(None),
-                        }
-                    }
-                    None => None,
-                };
-                append_events(
-                    tx,
-                    [
-                        event_of(Some(&before), &invoice)?,
-                        match &subscription {
-                            Some((saved, before)) => event_of(Some(before), saved)?,
-                            None => None,
-                        },
-                    ],
-                )
-                .await?;
-                let subscription = subscription.map(|(saved, _)| saved);
-                fence.ensure_held()?;
-                Ok(Some(PaymentOutcome {
-                    invoice,
-                    subscription,
-                }))
-            })
-        })
-        .await
-    }
-
     async fn refund_once(
         &self,
         id: i64,
@@ -344,20 +270,47 @@ impl Billing {
 }
 
 /// The pending invoice `new` asks for, priced at `at` from the rows as
-/// `tx` reads them: the user, plan, subscription, currencies and tax rate
-/// history.
-async fn price_invoice(
-    tx: &Transaction,
+/// `exec` reads them in one statement: the user, plan, subscription,
+/// currencies and tax rate history.
+async fn price_invoice<X: Executor>(
+    exec: &X,
     new: &NewInvoice,
     at: chrono::DateTime<chrono::Utc>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<user_invoice::Model, BillingError> {
-    let user = Users::get(tx, new.user_id).await?;
+    let code = new
+        .currency
+        .as_deref()
+        .map(validate_currency_code)
+        .transpose()?;
+    let tax_code = new
+        .tax_code
+        .as_deref()
+        .map(crate::taxes::valid_code)
+        .transpose()?;
+    let rows = PricingRows::read(
+        exec,
+        PricingQuery {
+            user_id: new.user_id,
+            plan_id: new.plan_id,
+            subscription_id: new.subscription_id,
+            currency: code.as_deref(),
+            tax_code: tax_code.as_deref(),
+        },
+    )
+    .await?;
+    let user = rows.user.ok_or(RepositoryError::NotFound {
+        entity: "user",
+        id: new.user_id,
+    })?;
     ensure_can_buy(&user)?;
-    let plan = Plans::get(tx, new.plan_id).await?;
+    let plan = rows.plan.ok_or(RepositoryError::NotFound {
+        entity: "tarif_plan",
+        id: new.plan_id,
+    })?;
     if let Some(subscription_id) = new.subscription_id {
-        let subscription = Subscriptions::find_by_id(tx, subscription_id)
-            .await?
+        let subscription = rows
+            .subscription
             .ok_or_else(|| BillingError::not_found("subscription", subscription_id))?;
         if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
             return Err(BillingError::invalid_transition(format!(
@@ -366,24 +319,18 @@ async fn price_invoice(
             )));
         }
     }
-    let code = new
-        .currency
-        .as_deref()
-        .map_or_else(|| Ok(plan.currency.clone()), validate_currency_code)?;
-    let target = existing_currency(tx, &code).await?;
-    let plan_currency = existing_currency(tx, &plan.currency).await?;
-    let default = Currencies::find_default(tx)
-        .await?
+    let unknown = |code: &str| BillingError::not_found("currency", code);
+    let target = rows
+        .target
+        .ok_or_else(|| unknown(code.as_deref().unwrap_or(&plan.currency)))?;
+    let plan_currency = rows.plan_currency.ok_or_else(|| unknown(&plan.currency))?;
+    let default = rows
+        .default
         .ok_or_else(|| BillingError::invalid_transition("no default currency is configured"))?;
-    let tax = match new.tax_code.as_deref() {
-        Some(code) => {
-            let tax = Taxes::find_by_code(tx, &crate::taxes::valid_code(code)?)
-                .await?
-                .ok_or_else(|| BillingError::not_found("tax", code))?;
-            let history = TaxRates::history(tx, tax.id).await?;
-            Some((tax, history))
-        }
-        None => None,
+    let tax = match (tax_code.as_deref(), rows.tax) {
+        (Some(_), Some(tax)) => Some((tax, rows.rates)),
+        (Some(code), None) => return Err(BillingError::not_found("tax", code)),
+        (None, _) => None,
     };
     pending_invoice(
         user.id,
@@ -508,8 +455,8 @@ fn check_payment(payment: &Payment) -> Result<(), BillingError> {
 /// What a write under an invoice lock must respect: the lock's fencing
 /// token, stored with the write, and the instant the lock runs out.
 #[derive(Clone, Copy, Debug)]
-struct LockFence {
-    token: i64,
+pub(crate) struct LockFence {
+    pub(crate) token: i64,
     valid_until: Instant,
 }
 
@@ -523,7 +470,7 @@ impl LockFence {
     }
 
     /// Refuses to write once the lock may have passed to another holder.
-    fn ensure_held(self) -> Result<(), BillingError> {
+    pub(crate) fn ensure_held(self) -> Result<(), BillingError> {
         if Instant::now() < self.valid_until {
             Ok(())
         } else {

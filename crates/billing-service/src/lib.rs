@@ -34,9 +34,11 @@ mod error;
 mod events;
 mod features;
 mod idempotency;
+mod invoice_batch;
 mod invoices;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod payment;
 mod plans;
 pub mod rules;
 mod subscriptions;
@@ -63,6 +65,7 @@ pub use cycle::{
 pub use error::{BillingError, BoxError, Dependency};
 pub use events::{EventPayload, EventQuery, ResourceRef};
 pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
+pub use invoice_batch::MAX_INVOICE_BATCH;
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};
 pub use subscriptions::{NewSubscription, SubscriptionAction};
@@ -107,6 +110,11 @@ pub struct BillingSettings {
     /// reads a catalogue's generation from the backend at most once per
     /// this interval, per catalogue, while it is being read.
     pub catalogue_refresh: Duration,
+    /// Whether invoice creations waiting in this instance are numbered
+    /// together (one counter move and one multi-row insert per transaction,
+    /// up to [`MAX_INVOICE_BATCH`]); `true` by default. Creations under an
+    /// idempotency key are always written alone, with their key's record.
+    pub invoice_batching: bool,
 }
 
 /// The default of [`BillingSettings::catalogue_refresh`].
@@ -178,6 +186,7 @@ impl Default for BillingSettings {
             password_hash_queue: DEFAULT_PASSWORD_HASH_QUEUE,
             catalogue_cache: true,
             catalogue_refresh: DEFAULT_CATALOGUE_REFRESH,
+            invoice_batching: true,
         }
     }
 }
@@ -197,6 +206,7 @@ struct Inner {
     hasher: users::PasswordHasher,
     clock: Arc<dyn Clock>,
     catalogue: catalogue::CatalogueCache,
+    batcher: invoice_batch::InvoiceBatcher,
 }
 
 impl Billing {
@@ -228,6 +238,7 @@ impl Billing {
                 ),
                 settings,
                 clock,
+                batcher: invoice_batch::InvoiceBatcher::default(),
             }),
         }
     }
@@ -276,6 +287,10 @@ impl Billing {
 
     fn catalogue(&self) -> &catalogue::CatalogueCache {
         &self.inner.catalogue
+    }
+
+    fn batcher(&self) -> &invoice_batch::InvoiceBatcher {
+        &self.inner.batcher
     }
 
     fn db(&self) -> &Database {

@@ -143,6 +143,21 @@ pub struct BillingRulesArgs {
     )]
     pub catalogue_cache: bool,
 
+    /// Number the invoice creations waiting in this instance together: one
+    /// counter update and one multi-row insert per transaction (`false`:
+    /// one transaction per creation). Creations under an `Idempotency-Key`
+    /// are always written alone.
+    #[arg(
+        id = "invoice_batching",
+        long = "invoice-batching",
+        env = "BILLING_INVOICE_BATCHING",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub invoice_batching: bool,
+
     /// The staleness bound of the catalogue cache: a read that starts
     /// longer than this after a plan, currency or tax change was
     /// acknowledged by any instance sees it (the instance that made it sees
@@ -173,6 +188,7 @@ impl BillingRulesArgs {
             password_hash_queue: self.password_hash_queue,
             catalogue_cache: self.catalogue_cache,
             catalogue_refresh: self.catalogue_refresh,
+            invoice_batching: self.invoice_batching,
         }
     }
 

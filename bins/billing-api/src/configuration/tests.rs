@@ -92,6 +92,7 @@ fn the_billing_rules_defaults_are_the_service_defaults() {
     );
     assert_eq!(from_settings.catalogue_cache, service.catalogue_cache);
     assert_eq!(from_settings.catalogue_refresh, service.catalogue_refresh);
+    assert_eq!(from_settings.invoice_batching, service.invoice_batching);
 }
 
 #[test]

@@ -33,7 +33,7 @@ struct Cli {
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["postgres", "embedded"])]
     targets: Vec<Target>,
     /// Scenarios to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["bare", "live", "plans", "invoice", "create", "pay"])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["bare", "ceilings", "live", "plans", "invoice", "create", "create-alone", "pay"])]
     scenarios: Vec<Scenario>,
     /// Concurrent connections per cell.
     #[arg(long, value_delimiter = ',', default_values = ["1", "16", "64"])]

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 use crate::database::{Backend, Executor, Transaction};
@@ -77,6 +77,20 @@ impl Outbox {
         if events.is_empty() {
             return Ok(());
         }
+        Self::insert_many(events)
+            .exec_without_returning(tx.connection())
+            .await
+            .map(drop)
+            .map_err(|e| map_db_err(e, context(tx, NAME, Op::Write)))
+    }
+
+    /// The insert of `events` (not empty), for a statement that writes
+    /// them together with the change they describe.
+    pub(crate) fn insert_statement(events: Vec<NewEvent>) -> sea_orm::sea_query::InsertStatement {
+        Self::insert_many(events).into_query()
+    }
+
+    fn insert_many(events: Vec<NewEvent>) -> sea_orm::InsertMany<event::ActiveModel> {
         let rows = events.into_iter().map(|new| event::ActiveModel {
             id: ActiveValue::NotSet,
             position: ActiveValue::Set(None),
@@ -88,10 +102,6 @@ impl Outbox {
             occurred_at: ActiveValue::Set(crate::repository::truncate(new.occurred_at)),
         });
         Entity::insert_many(rows)
-            .exec_without_returning(tx.connection())
-            .await
-            .map(drop)
-            .map_err(|e| map_db_err(e, context(tx, NAME, Op::Write)))
     }
 
     /// Publishes the committed events that have no position yet: gives

@@ -58,7 +58,20 @@ impl IdempotencyRecords {
         record: idempotency_record::Model,
         not_before: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let replace_expired = OnConflict::columns([Column::Scope, Column::Key])
+        let replace_expired = Self::replace_expired(not_before);
+        let active: idempotency_record::ActiveModel = record.into();
+        let result = Entity::insert(active)
+            .on_conflict(replace_expired)
+            .exec_without_returning(tx.connection())
+            .await
+            .map_err(|e| map_db_err(e, context(tx, NAME, Op::Write)))?;
+        Ok(result == 1)
+    }
+
+    /// The `ON CONFLICT` of a record's insert: a record of the same key
+    /// written before `not_before` (expired) is replaced; a live one is not.
+    pub(crate) fn replace_expired(not_before: DateTime<Utc>) -> OnConflict {
+        OnConflict::columns([Column::Scope, Column::Key])
             .update_columns([
                 Column::Fingerprint,
                 Column::OutcomeKind,
@@ -67,14 +80,7 @@ impl IdempotencyRecords {
                 Column::CreatedAt,
             ])
             .action_and_where(Expr::col((Entity, Column::CreatedAt)).lt(not_before))
-            .to_owned();
-        let active: idempotency_record::ActiveModel = record.into();
-        let result = Entity::insert(active)
-            .on_conflict(replace_expired)
-            .exec_without_returning(tx.connection())
-            .await
-            .map_err(|e| map_db_err(e, context(tx, NAME, Op::Write)))?;
-        Ok(result == 1)
+            .to_owned()
     }
 
     /// Deletes every record that holds data of user `user_id` (when the

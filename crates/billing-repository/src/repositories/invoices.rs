@@ -2,25 +2,30 @@
 //! their expiry, and gapless per-year invoice numbers.
 //!
 //! Numbers come from the `invoice_sequence` counter, moved by
-//! [`Invoices::next_sequence`] *inside the transaction that inserts the
-//! invoice* (the function takes a [`Transaction`], not the pool): the
+//! [`Invoices::insert_numbered_all`] *inside the transaction that inserts
+//! the invoices* (the function takes a [`Transaction`], not the pool): the
 //! counter row stays locked until that transaction ends, so concurrent
 //! creators — in this process or in other API instances — queue behind it
-//! and each gets the next number; a rolled-back invoice rolls its number
-//! back too. Hence numbers are unique, sequential and without gaps.
+//! and each gets the next numbers; a rolled-back insert rolls its numbers
+//! back too. Hence numbers are unique, sequential and without gaps. On
+//! PostgreSQL the counter moves in the same statement as the insert, so a
+//! transaction that ends right after it holds the row for one round trip.
 
 use billing_domain::InvoiceNumber;
 use billing_domain::entities::user_invoice;
 use billing_domain::enums::InvoiceStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait,
+    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    Statement, Value,
 };
 
 use crate::database::{Backend, Executor, Transaction};
-use crate::error::RepositoryError;
-use crate::repository::{Page, Repository, fetch_all, fetch_one, now, paginate, query_i64};
+use crate::error::{Op, RepositoryError, map_db_err};
+use crate::repository::{
+    Page, Repository, context, fetch_all, fetch_one, normalize, now, paginate, query_i64,
+};
 
 /// The repository of `user_invoice`.
 pub type Invoices = Repository<user_invoice::Entity>;
@@ -157,7 +162,7 @@ impl Repository<user_invoice::Entity> {
     /// its number; roll it back and the number is free again.
     ///
     /// # Errors
-    /// As [`Self::next_number`] and [`Repository::insert`].
+    /// As [`Self::insert_numbered_all`].
     pub async fn insert_numbered<A>(
         tx: &Transaction,
         invoice: A,
@@ -165,14 +170,251 @@ impl Repository<user_invoice::Entity> {
     where
         A: IntoActiveModel<user_invoice::ActiveModel>,
     {
-        let mut active = invoice.into_active_model();
-        let invoiced_at = match active.invoiced_at.take() {
-            Some(at) => at,
-            None => now(),
-        };
-        active.invoiced_at = ActiveValue::Set(invoiced_at);
-        let number = Self::next_number(tx, invoiced_at).await?;
-        active.invoice_number = ActiveValue::Set(number.to_string());
-        Self::insert(tx, active).await
+        let mut inserted = Self::insert_numbered_all(tx, vec![invoice.into_active_model()]).await?;
+        inserted.pop().ok_or_else(|| RepositoryError::Database {
+            source: "the numbered insert returned no invoice".into(),
+        })
     }
+
+    /// Inserts `invoices`, in this order, numbered with the next numbers of
+    /// the year of each one's `invoiced_at` (set to [`now`] when not given),
+    /// and returns them in the same order. Every invoice of the crate is
+    /// inserted here.
+    ///
+    /// Per year, the counter moves once, by the number of invoices. On
+    /// PostgreSQL that and the insert are **one statement** (a `WITH` of
+    /// the counter's `INSERT … ON CONFLICT DO UPDATE … RETURNING` and the
+    /// invoices' multi-row `INSERT … SELECT`), so the counter row is locked
+    /// from that statement to the end of `tx`: make it the last statement
+    /// before `COMMIT`. On SQLite (one writer at a time anyway) the counter
+    /// moves first, then the rows are inserted. Roll `tx` back and every
+    /// number is free again.
+    ///
+    /// Every invoice must set the same columns (as models converted with
+    /// `into_active_model` do).
+    ///
+    /// # Errors
+    /// [`RepositoryError::InvalidValue`] when a year is outside what an
+    /// invoice number can carry (1000..=9999) or the invoices set different
+    /// columns, before the counter is touched; as [`Self::next_sequence`]
+    /// and [`Repository::insert`] (a row refused by the schema fails the
+    /// whole call).
+    pub async fn insert_numbered_all(
+        tx: &Transaction,
+        invoices: Vec<user_invoice::ActiveModel>,
+    ) -> Result<Vec<user_invoice::Model>, RepositoryError> {
+        let mut by_year: Vec<(i32, Vec<(usize, user_invoice::ActiveModel)>)> = Vec::new();
+        for (index, mut active) in invoices.into_iter().enumerate() {
+            let invoiced_at = match active.invoiced_at.take() {
+                Some(at) => at,
+                None => now(),
+            };
+            active.invoiced_at = ActiveValue::Set(invoiced_at);
+            let year = InvoiceNumber::for_instant(invoiced_at, 1)
+                .map_err(invalid_number)?
+                .year();
+            match by_year.iter_mut().find(|(y, _)| *y == year) {
+                Some((_, group)) => group.push((index, active)),
+                None => by_year.push((year, vec![(index, active)])),
+            }
+        }
+        let mut inserted: Vec<(usize, user_invoice::Model)> = Vec::new();
+        for (year, group) in by_year {
+            let (indices, rows): (Vec<usize>, Vec<_>) = group.into_iter().unzip();
+            let models = match tx.backend() {
+                Backend::Postgres => numbered_insert_postgres(tx, year, rows).await?,
+                Backend::Sqlite => numbered_insert_sqlite(tx, year, rows).await?,
+            };
+            inserted.extend(indices.into_iter().zip(models));
+        }
+        inserted.sort_by_key(|(index, _)| *index);
+        Ok(inserted.into_iter().map(|(_, model)| model).collect())
+    }
+}
+
+fn invalid_number(e: billing_domain::DomainError) -> RepositoryError {
+    RepositoryError::InvalidValue {
+        entity: "user_invoice",
+        reason: e.to_string(),
+    }
+}
+
+/// The numbers `last - n + 1 ..= last` of `year`, as strings, in order.
+fn numbers_ending_at(year: i32, last: i64, n: usize) -> Result<Vec<String>, RepositoryError> {
+    let n = i64::try_from(n).map_err(|_| RepositoryError::InvalidValue {
+        entity: "invoice_sequence",
+        reason: "too many invoices in one insert".to_owned(),
+    })?;
+    (last - n + 1..=last)
+        .map(|sequence| {
+            let sequence = u64::try_from(sequence).map_err(|_| RepositoryError::InvalidValue {
+                entity: "invoice_sequence",
+                reason: format!("negative counter {sequence} for {year}"),
+            })?;
+            Ok(InvoiceNumber::new(year, sequence)
+                .map_err(invalid_number)?
+                .to_string())
+        })
+        .collect()
+}
+
+/// The columns an inserted invoice sets (all but the bookkeeping ones and
+/// the number) and their values, row by row, normalised like
+/// [`Repository::insert`] does.
+fn insert_values(
+    rows: &[user_invoice::ActiveModel],
+) -> Result<(Vec<user_invoice::Column>, Vec<Vec<Value>>), RepositoryError> {
+    use user_invoice::Column;
+    let skipped = [
+        Column::Id,
+        Column::InvoiceNumber,
+        Column::CreatedAt,
+        Column::UpdatedAt,
+        Column::Version,
+    ]
+    .map(|c| c.as_str());
+    let inserted = || Column::iter().filter(|c| !skipped.contains(&c.as_str()));
+    let columns: Vec<Column> = inserted()
+        .filter(|c| rows.first().is_some_and(|row| !row.get(*c).is_not_set()))
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut row_values = Vec::with_capacity(columns.len() + 3);
+        for column in inserted() {
+            match (
+                names.contains(&column.as_str()),
+                row.get(column).into_value(),
+            ) {
+                (true, Some(value)) => row_values.push(normalize(value)),
+                (false, None) => {}
+                (true, None) | (false, Some(_)) => {
+                    return Err(RepositoryError::InvalidValue {
+                        entity: "user_invoice",
+                        reason: "invoices inserted together must set the same columns".to_owned(),
+                    });
+                }
+            }
+        }
+        values.push(row_values);
+    }
+    Ok((columns, values))
+}
+
+/// One statement: the counter of `year` moves by `rows.len()` and the rows
+/// are inserted with the numbers it gave, in order.
+async fn numbered_insert_postgres(
+    tx: &Transaction,
+    year: i32,
+    rows: Vec<user_invoice::ActiveModel>,
+) -> Result<Vec<user_invoice::Model>, RepositoryError> {
+    let (columns, rows) = insert_values(&rows)?;
+    let n = i64::try_from(rows.len()).map_err(|_| RepositoryError::InvalidValue {
+        entity: "invoice_sequence",
+        reason: "too many invoices in one insert".to_owned(),
+    })?;
+    let stamp = now();
+    let mut values: Vec<Value> = vec![
+        year.into(),
+        n.into(),
+        stamp.into(),
+        format!("{year:04}").into(),
+    ];
+    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (ordinal, row) in rows.into_iter().enumerate() {
+        let mut placeholders = Vec::with_capacity(row.len() + 3);
+        for value in row
+            .into_iter()
+            .chain([stamp.into(), stamp.into(), 1_i32.into()])
+        {
+            values.push(value);
+            placeholders.push(format!("${}", values.len()));
+        }
+        placeholders.push((ordinal + 1).to_string());
+        tuples.push(format!("({})", placeholders.join(", ")));
+    }
+    let listed = names.join(", ");
+    let picked: Vec<String> = names.iter().map(|name| format!("v.{name}")).collect();
+    let sql = format!(
+        "WITH seq AS (INSERT INTO invoice_sequence (year, last_number, updated_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (year) DO UPDATE \
+         SET last_number = invoice_sequence.last_number + excluded.last_number, \
+         updated_at = excluded.updated_at RETURNING last_number), \
+         numbered AS (SELECT v.*, seq.last_number - $2 + v.ord AS sequence FROM seq, \
+         (VALUES {tuples}) AS v ({listed}, created_at, updated_at, version, ord)), \
+         ins AS (INSERT INTO user_invoice ({listed}, created_at, updated_at, version, invoice_number) \
+         SELECT {picked}, v.created_at, v.updated_at, v.version, 'INV-' || $4 || '-' || \
+         CASE WHEN v.sequence < 1000000 THEN lpad(v.sequence::text, 6, '0') ELSE v.sequence::text END \
+         FROM numbered AS v RETURNING *) \
+         SELECT ins.*, (SELECT last_number FROM seq) AS last_number_of_year FROM ins",
+        tuples = tuples.join(", "),
+        picked = picked.join(", "),
+    );
+    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
+    let cx = context(tx, "user_invoice", Op::Write);
+    let returned = tx
+        .connection()
+        .query_all_raw(statement)
+        .await
+        .map_err(|e| map_db_err(e, cx))?;
+    let mut by_number = std::collections::HashMap::with_capacity(returned.len());
+    let mut last = None;
+    for row in &returned {
+        let model =
+            user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
+        last = Some(
+            row.try_get::<i64>("", "last_number_of_year")
+                .map_err(|e| map_db_err(e, cx))?,
+        );
+        by_number.insert(model.invoice_number.clone(), model);
+    }
+    let last = last.ok_or_else(|| RepositoryError::Database {
+        source: "the numbered insert returned no row".into(),
+    })?;
+    let expected = numbers_ending_at(year, last, returned.len())?;
+    if expected.len() != by_number.len() {
+        return Err(RepositoryError::Database {
+            source: "the numbered insert returned another count of rows".into(),
+        });
+    }
+    expected
+        .iter()
+        .map(|number| {
+            by_number
+                .remove(number)
+                .ok_or_else(|| RepositoryError::Database {
+                    source: format!("the numbered insert did not return invoice {number}").into(),
+                })
+        })
+        .collect()
+}
+
+/// The counter of `year` moves by `rows.len()`, then each row is inserted
+/// with its number (SQLite holds one writer at a time: the counter is not
+/// a point of contention there).
+async fn numbered_insert_sqlite(
+    tx: &Transaction,
+    year: i32,
+    rows: Vec<user_invoice::ActiveModel>,
+) -> Result<Vec<user_invoice::Model>, RepositoryError> {
+    let n = i64::try_from(rows.len()).map_err(|_| RepositoryError::InvalidValue {
+        entity: "invoice_sequence",
+        reason: "too many invoices in one insert".to_owned(),
+    })?;
+    let statement = Statement::from_sql_and_values(
+        DatabaseBackend::Sqlite,
+        "INSERT INTO invoice_sequence (year, last_number, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (year) DO UPDATE SET last_number = invoice_sequence.last_number + \
+         excluded.last_number, updated_at = excluded.updated_at RETURNING last_number",
+        [year.into(), n.into(), now().into()],
+    );
+    let last = query_i64(tx, "invoice_sequence", statement).await?;
+    let numbers = numbers_ending_at(year, last, rows.len())?;
+    let mut inserted = Vec::with_capacity(rows.len());
+    for (mut active, number) in rows.into_iter().zip(numbers) {
+        active.invoice_number = ActiveValue::Set(number);
+        inserted.push(Invoices::insert(tx, active).await?);
+    }
+    Ok(inserted)
 }

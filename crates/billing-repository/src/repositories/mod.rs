@@ -6,6 +6,8 @@ pub mod cycle;
 pub mod events;
 pub mod idempotency_records;
 pub mod invoices;
+pub mod joined;
+pub mod payments;
 pub mod plans;
 pub mod subscriptions;
 pub mod taxes;

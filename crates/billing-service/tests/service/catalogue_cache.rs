@@ -170,7 +170,7 @@ async fn invoices_charge_the_committed_price_not_a_cached_one(h: Harness) -> any
     .await?;
     // b's copy is stale (its bound is an hour) ...
     assert_eq!(b.plan(&pro).await?.price.get(), dec("10.00"));
-    // ... but what it charges is read in the invoice's transaction.
+    // ... but what it charges is read from the database.
     let invoice = b
         .create_invoice(NewInvoice {
             user_id: s.user.id,

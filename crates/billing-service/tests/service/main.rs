@@ -13,6 +13,7 @@ mod events;
 mod idempotency;
 mod invoices;
 mod no_op_changes;
+mod numbering;
 mod paid_time;
 mod payments;
 mod rebasing;
