@@ -137,9 +137,11 @@ fn paid(
     let outcome = PaymentOutcome {
         invoice: Invoices::as_saved(&invoice, read_version, stamp)?,
         subscription: match &subscription {
-            Some((subscription, before)) => {
-                Some(Subscriptions::as_saved(subscription, before.version, stamp)?)
-            }
+            Some((subscription, before)) => Some(Subscriptions::as_saved(
+                subscription,
+                before.version,
+                stamp,
+            )?),
             None => None,
         },
     };

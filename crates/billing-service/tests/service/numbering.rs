@@ -173,9 +173,10 @@ async fn a_faulty_request_costs_its_batch_nothing(h: Harness) -> anyhow::Result<
 }
 
 /// Statements a creation and a payment send (`BEGIN`/`COMMIT` aside, which
-/// the observer does not see): on PostgreSQL, a creation reads in one and
-/// writes in one; a payment looks its key up, reads in one and writes in
-/// one (5 with `BEGIN` and `COMMIT`).
+/// the observer does not see): on PostgreSQL, a creation reads in one,
+/// numbers and inserts in one and appends its event in one; a payment looks
+/// its key up, reads in one and writes in one, its events included (5 with
+/// `BEGIN` and `COMMIT`).
 async fn creation_and_payment_statements_are_counted(h: Harness) -> anyhow::Result<()> {
     let s = seed(&h.billing).await?;
     let count = Arc::new(AtomicUsize::new(0));
@@ -200,10 +201,10 @@ async fn creation_and_payment_statements_are_counted(h: Harness) -> anyhow::Resu
     new.tax_code = Some("DE_VAT".into());
     count.store(0, Ordering::Relaxed);
     let created = b.create_invoice(new).await?;
-    // Read + numbered insert (SQLite: the counter, then the insert).
+    // Read + numbered insert + event (SQLite: the counter, then the insert).
     assert_eq!(
         count.swap(0, Ordering::Relaxed),
-        if postgres { 2 } else { 3 }
+        if postgres { 3 } else { 4 }
     );
     let key = IdempotencyKey::for_request("caller", "pay-1", "POST", "/pay", b"{}")?;
     let payment = Payment {
@@ -214,11 +215,22 @@ async fn creation_and_payment_statements_are_counted(h: Harness) -> anyhow::Resu
         .pay_invoice(created.id, payment.clone(), None, &key)
         .await?;
     assert!(!paid.is_replayed());
-    // Key lookup + read + one write (SQLite: invoice, subscription, record).
+    // Key lookup + read + one write (SQLite: invoice, subscription, record,
+    // events).
     assert_eq!(
         count.swap(0, Ordering::Relaxed),
-        if postgres { 3 } else { 5 }
+        if postgres { 3 } else { 6 }
     );
+    let events = b
+        .list_events(billing_service::EventQuery {
+            resource_kind: Some(billing_domain::events::ResourceKind::Invoice),
+            resource_id: Some(created.id),
+            limit: 100,
+            ..billing_service::EventQuery::default()
+        })
+        .await?;
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["invoice.created", "invoice.paid"], "{events:?}");
     let outcome = paid.into_inner();
     assert_eq!(
         outcome.invoice,
