@@ -14,10 +14,10 @@
 #
 # Usage (from anywhere):
 #   cargo build --release -p billing-api
-#   crates/billing-loadtest/fuzz/fuzz-contract.sh                 # embedded default, 5 minutes
-#   crates/billing-loadtest/fuzz/fuzz-contract.sh --postgres      # PostgreSQL + Redis
-#   MAX_TIME=900 crates/billing-loadtest/fuzz/fuzz-contract.sh
-#   CHECKS=not_a_server_error crates/billing-loadtest/fuzz/fuzz-contract.sh   # fewer checks
+#   tools/billing-loadtest/fuzz/fuzz-contract.sh                 # embedded default, 5 minutes
+#   tools/billing-loadtest/fuzz/fuzz-contract.sh --postgres      # PostgreSQL + Redis
+#   MAX_TIME=900 tools/billing-loadtest/fuzz/fuzz-contract.sh
+#   CHECKS=not_a_server_error tools/billing-loadtest/fuzz/fuzz-contract.sh   # fewer checks
 #
 # --postgres reads FUZZ_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres: the server to create the
