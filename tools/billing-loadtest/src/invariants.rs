@@ -25,17 +25,32 @@ use anyhow::{Context, Result};
 use crate::infra::PgServer;
 use crate::load::{Outcome, Sample};
 
-/// Tables whose versions are compared.
-pub const VERSIONED_TABLES: [&str; 6] = [
-    "user_invoice",
-    "subscription",
-    "tarif_plan",
-    "\"user\"",
-    "currency",
-    "tax",
-];
+/// The tables whose versions are compared: every table of the schema with
+/// an `id` and a `version` column, read from the database the migrations
+/// built, so a table added to the schema is compared without a change here.
+const VERSIONED_TABLES_SQL: &str = "SELECT c.table_name FROM information_schema.columns c \
+     JOIN information_schema.columns i ON i.table_schema = c.table_schema \
+     AND i.table_name = c.table_name AND i.column_name = 'id' \
+     WHERE c.table_schema = current_schema() AND c.column_name = 'version' \
+     ORDER BY c.table_name";
 
-/// `(table, id) → version` of every row of [`VERSIONED_TABLES`].
+/// The versioned tables of `database` (see [`VERSIONED_TABLES_SQL`]).
+///
+/// # Errors
+/// When the query fails or finds no such table.
+pub fn versioned_tables(pg: &PgServer, database: &str) -> Result<Vec<String>> {
+    let tables: Vec<String> = pg
+        .query(database, VERSIONED_TABLES_SQL)?
+        .into_iter()
+        .filter_map(|row| row.into_iter().next())
+        .collect();
+    if tables.is_empty() {
+        anyhow::bail!("{database} has no table with an id and a version column");
+    }
+    Ok(tables)
+}
+
+/// `(table, id) → version` of every row of the [`versioned_tables`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The versions.
@@ -48,9 +63,9 @@ impl Snapshot {
     /// # Errors
     /// When a query fails.
     pub fn take(pg: &PgServer, database: &str) -> Result<Self> {
-        let sql = VERSIONED_TABLES
+        let sql = versioned_tables(pg, database)?
             .iter()
-            .map(|table| format!("SELECT '{table}', id, version FROM {table}"))
+            .map(|table| format!("SELECT '{table}', id, version FROM \"{table}\""))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let mut versions = BTreeMap::new();
