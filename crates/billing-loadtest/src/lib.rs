@@ -25,6 +25,7 @@ pub mod api;
 pub mod bare;
 pub mod bench;
 pub mod ceilings;
+pub mod chains;
 pub mod client;
 pub mod faults;
 pub mod infra;

@@ -18,12 +18,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
-use super::{DATABASE, Env, FaultOptions, FaultScenario, Verdict, criterion, render, secs};
+use super::{
+    Criterion, DATABASE, Env, FaultOptions, FaultScenario, Verdict, criterion, render, secs,
+};
+use crate::chains::lifecycle;
 use crate::client::{ApiClient, id_of};
 use crate::invariants::{self, Acks, Snapshot};
-use crate::load::{self, Sample};
+use crate::load::Sample;
+use crate::process;
 use crate::receiver::{Inbox, Receiver};
 
 /// An event the endpoint must receive, in publication order.
@@ -86,51 +89,13 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
     let scenario = FaultScenario::KillDuringDelivery;
     eprintln!("== {}", scenario.name());
     let receiver = Receiver::start((5, 40))?;
-    // Delivery must keep up with the load: a lighter payment load.
-    let mut options = options.clone();
-    options.pay_connections = options.pay_connections.min(3);
-    options.pay_rate = options.pay_rate.min(10);
-    let lease = options.webhook_lease_ttl;
-    let webhook_env: Vec<(String, String)> = [
-        ("BILLING_WEBHOOK_ENABLED", "true".to_owned()),
-        ("BILLING_WEBHOOK_POLL_INTERVAL", "100ms".to_owned()),
-        ("BILLING_WEBHOOK_RETRY_BASE", "200ms".to_owned()),
-        (
-            "BILLING_WEBHOOK_TIMEOUT",
-            format!("{}ms", lease.as_millis() / 2),
-        ),
-        (
-            "BILLING_WEBHOOK_LEASE_TTL",
-            format!("{}ms", lease.as_millis()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let kills = options.instances.saturating_sub(1).max(1);
-    let gap = lease + Duration::from_secs(2);
-    let load_time = options.before
-        + gap.saturating_mul(u32::try_from(kills)?)
-        + options.after
-        + Duration::from_secs(3);
-    let per_second = u64::from(options.pay_rate) * options.pay_connections as u64;
-    let pool_size = usize::try_from(per_second * load_time.as_secs() * 11 / 10 + 100)?;
+    let (options, kills, gap, pool_size) = plan(options)?;
+    let webhook_env = webhook_env(options.webhook_lease_ttl);
     let mut env = Env::start(&options, pool_size, &webhook_env).await?;
     let before = Snapshot::take(&env.pg, DATABASE)?;
 
     let admin = ApiClient::new(env.apis[0].base(), &env.token)?;
-    let created = admin
-        .post("/webhook-endpoints", &json!({"url": receiver.url()}), 201)
-        .await?;
-    let endpoint_id = id_of(&created)?;
-    let secret = created["secret"]
-        .as_str()
-        .context("no secret in the endpoint's creation")?;
-    receiver.inbox().set_secret(secret);
-    // Every event published after this cursor was published after the
-    // endpoint existed: the endpoint must receive it.
-    let mut expected = Expected::default();
-    expected.fetch_more(&admin, false).await?;
+    let (endpoint_id, mut expected) = register(&admin, &receiver).await?;
     let registered_cursor = expected.cursor;
 
     let origin = Instant::now();
@@ -141,6 +106,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         env.token.clone(),
         env.plan_id,
         Arc::clone(&stop),
+        origin,
     );
     let mut timeline: Vec<(Duration, String)> = vec![(
         Duration::ZERO,
@@ -150,27 +116,15 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         ),
     )];
     tokio::time::sleep(options.before).await;
-    let mut killed: Vec<usize> = Vec::new();
-    let mut sender_kills = 0;
-    for _ in 0..kills {
-        let (index, in_flight) = pick_sender(receiver.inbox(), &env, &killed).await;
-        env.apis[index].kill();
-        killed.push(index);
-        if in_flight > 0 {
-            sender_kills += 1;
-        }
-        timeline.push((
-            origin.elapsed(),
-            if in_flight > 0 {
-                format!(
-                    "instance #{index} killed (SIGKILL) while the receiver held {in_flight} of its delivery requests"
-                )
-            } else {
-                format!("instance #{index} killed (SIGKILL): no delivery request of any instance was in flight within 5 s")
-            },
-        ));
-        tokio::time::sleep(gap).await;
-    }
+    let (killed, sender_kills) = kill_senders(
+        &mut env,
+        receiver.inbox(),
+        kills,
+        gap,
+        origin,
+        &mut timeline,
+    )
+    .await;
     tokio::time::sleep(options.after).await;
     stop.store(true, Ordering::Relaxed);
     let pay = pay.await??;
@@ -211,24 +165,180 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
     let lag = count
         .last_first
         .map_or("-".to_owned(), |at| secs(at.saturating_sub(stopped_rx)));
-    let mut criteria = vec![
+    let mut criteria = judge(
+        &count,
+        (sender_kills, killed.len()),
+        receiver.inbox().refused(),
+        (settle_secs, options.settle_limit),
+        failed,
+    );
+    criteria.push(survivors_run(&mut env, &killed));
+    let notes = vec![format!(
+        "figures: {} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it); \
+             {} lifecycle chains paid, {} load payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
+        count.events,
+        count.received,
+        count.requests,
+        count.duplicates,
+        count.lost.len(),
+        settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
+        chains.iter().filter(|s| s.outcome.is(200)).count(),
+        pay.samples.len(),
+        read.samples.len(),
+        receiver.inbox().before_secret(),
+    )];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let samples: Vec<Sample> = pay.samples.into_iter().chain(chains).collect();
+    let acks = Acks::from_samples(&samples);
+    let checks = invariants::check_all(&env.pg, DATABASE, &acks, &before)?;
+    let pass = criteria.iter().all(|c| c.ok) && checks.iter().all(|c| c.ok);
+    let report = render(
+        scenario, &options, &env, &timeline, &criteria, &checks, &notes, pass,
+    );
+    if !pass {
+        env.dir.keep();
+    }
+    Ok(Verdict {
+        scenario,
+        pass,
+        report,
+    })
+}
+
+/// The scenario's settings: a lighter payment load (delivery must keep up
+/// with it), the kills (all instances but one), the pause after each kill
+/// (the lease TTL + 2 s) and the invoices to prepare.
+fn plan(options: &FaultOptions) -> Result<(FaultOptions, usize, Duration, usize)> {
+    let mut options = options.clone();
+    options.pay_connections = options.pay_connections.min(3);
+    options.pay_rate = options.pay_rate.min(10);
+    let kills = options.instances.saturating_sub(1).max(1);
+    let gap = options.webhook_lease_ttl + Duration::from_secs(2);
+    let load_time = options.before
+        + gap.saturating_mul(u32::try_from(kills)?)
+        + options.after
+        + Duration::from_secs(3);
+    let per_second = u64::from(options.pay_rate) * options.pay_connections as u64;
+    let pool_size = usize::try_from(per_second * load_time.as_secs() * 11 / 10 + 100)?;
+    Ok((options, kills, gap, pool_size))
+}
+
+/// No instance died but the ones killed.
+fn survivors_run(env: &mut Env, killed: &[usize]) -> Criterion {
+    let exited: Vec<String> = env
+        .exited(None)
+        .into_iter()
+        .filter(|e| !killed.iter().any(|k| e.starts_with(&format!("#{k}:"))))
+        .collect();
+    criterion(
+        "no API instance died other than the ones killed on purpose",
+        exited.is_empty(),
+        if exited.is_empty() {
+            "the survivors still run".to_owned()
+        } else {
+            exited.join("; ")
+        },
+    )
+}
+
+/// The `BILLING_WEBHOOK_*` settings of the instances: fast polls and
+/// retries, a short lease (the time-out is half of it).
+fn webhook_env(lease: Duration) -> Vec<(String, String)> {
+    [
+        ("BILLING_WEBHOOK_ENABLED", "true".to_owned()),
+        ("BILLING_WEBHOOK_POLL_INTERVAL", "100ms".to_owned()),
+        ("BILLING_WEBHOOK_RETRY_BASE", "200ms".to_owned()),
+        (
+            "BILLING_WEBHOOK_TIMEOUT",
+            format!("{}ms", lease.as_millis() / 2),
+        ),
+        (
+            "BILLING_WEBHOOK_LEASE_TTL",
+            format!("{}ms", lease.as_millis()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Registers the receiver for every type and gives it the secret; the
+/// cursor of the events published so far (every event published after it
+/// was published after the endpoint existed: the endpoint must get it).
+async fn register(client: &ApiClient, receiver: &Receiver) -> Result<(i64, Expected)> {
+    let created = client
+        .post("/webhook-endpoints", &json!({"url": receiver.url()}), 201)
+        .await?;
+    let endpoint_id = id_of(&created)?;
+    let secret = created["secret"]
+        .as_str()
+        .context("no secret in the endpoint's creation")?;
+    receiver.inbox().set_secret(secret);
+    let mut expected = Expected::default();
+    expected.fetch_more(client, false).await?;
+    Ok((endpoint_id, expected))
+}
+
+/// Kills `kills` instances one after the other, `gap` apart, each the one
+/// whose delivery requests the receiver is holding; the instances killed
+/// and how many kills hit a sender mid-request.
+async fn kill_senders(
+    env: &mut Env,
+    inbox: &Inbox,
+    kills: usize,
+    gap: Duration,
+    origin: Instant,
+    timeline: &mut Vec<(Duration, String)>,
+) -> (Vec<usize>, usize) {
+    let mut killed: Vec<usize> = Vec::new();
+    let mut sender_kills = 0;
+    for _ in 0..kills {
+        let (index, in_flight) = pick_sender(inbox, env, &killed).await;
+        env.apis[index].kill();
+        killed.push(index);
+        if in_flight > 0 {
+            sender_kills += 1;
+        }
+        timeline.push((
+            origin.elapsed(),
+            if in_flight > 0 {
+                format!(
+                    "instance #{index} killed (SIGKILL) while the receiver held {in_flight} of its delivery requests"
+                )
+            } else {
+                format!(
+                    "instance #{index} killed (SIGKILL): no delivery request of any instance was in flight within 5 s"
+                )
+            },
+        ));
+        tokio::time::sleep(gap).await;
+    }
+    (killed, sender_kills)
+}
+
+/// The criteria on the counts.
+fn judge(
+    count: &Count,
+    (sender_kills, kills): (usize, usize),
+    refused: u64,
+    (settle_secs, settle_limit): (Option<Duration>, Duration),
+    failed: usize,
+) -> Vec<Criterion> {
+    vec![
         criterion(
             "an instance was killed while it was sending deliveries (the receiver held its requests)",
             sender_kills > 0,
-            format!(
-                "{sender_kills} of {} kills hit a sender with requests in flight",
-                killed.len()
-            ),
+            format!("{sender_kills} of {kills} kills hit a sender with requests in flight"),
         ),
         criterion(
             "no event lost: every event listed by GET /events after the registration was received with a valid signature",
-            !expected.events.is_empty() && count.lost.is_empty(),
+            count.events > 0 && count.lost.is_empty(),
             count.summary(),
         ),
         criterion(
             "every request carried a valid Billing-Signature",
-            receiver.inbox().refused() == 0,
-            format!("{} refused", receiver.inbox().refused()),
+            refused == 0,
+            format!("{refused} refused"),
         ),
         criterion(
             "per resource, events were first received in publication order",
@@ -248,7 +358,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         criterion(
             format!(
                 "deliveries settle within {} s of the load's end, none failed",
-                secs(options.settle_limit)
+                secs(settle_limit)
             ),
             settle_secs.is_some() && failed == 0,
             format!(
@@ -256,51 +366,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
                 settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d)))
             ),
         ),
-    ];
-    let exited: Vec<String> = env
-        .exited(None)
-        .into_iter()
-        .filter(|e| !killed.iter().any(|k| e.starts_with(&format!("#{k}:"))))
-        .collect();
-    criteria.push(criterion(
-        "no API instance died other than the ones killed on purpose",
-        exited.is_empty(),
-        if exited.is_empty() {
-            "the survivors still run".to_owned()
-        } else {
-            exited.join("; ")
-        },
-    ));
-    let notes = vec![format!(
-        "figures: {} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it); \
-             {} lifecycle chains, {} payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
-        count.events,
-        count.received,
-        count.requests,
-        count.duplicates,
-        count.lost.len(),
-        settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
-        chains,
-        pay.samples.len(),
-        read.samples.len(),
-        receiver.inbox().before_secret(),
-    )];
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let samples: Vec<Sample> = pay.samples;
-    let acks = Acks::from_samples(&samples);
-    let checks = invariants::check_all(&env.pg, DATABASE, &acks, &before)?;
-    let pass = criteria.iter().all(|c| c.ok) && checks.iter().all(|c| c.ok);
-    let report = render(
-        scenario, &options, &env, &timeline, &criteria, &checks, &notes, pass,
-    );
-    if !pass {
-        env.dir.keep();
-    }
-    Ok(Verdict {
-        scenario,
-        pass,
-        report,
-    })
+    ]
 }
 
 /// The counts of a run.
@@ -434,7 +500,7 @@ async fn pick_sender(inbox: &Inbox, env: &Env, killed: &[usize]) -> (usize, usiz
     while started.elapsed() < Duration::from_secs(5) {
         let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
         for port in inbox.in_flight_ports() {
-            if let Some(pid) = pid_of_local_port(port)
+            if let Some(pid) = process::pid_of_local_port(port)
                 && let Some(index) = env.apis.iter().position(|a| a.pid() == pid)
                 && !killed.contains(&index)
             {
@@ -450,101 +516,4 @@ async fn pick_sender(inbox: &Inbox, env: &Env, killed: &[usize]) -> (usize, usiz
         .find(|i| !killed.contains(i))
         .unwrap_or(0);
     (index, 0)
-}
-
-/// The process owning the loopback TCP socket bound to `port`: its inode
-/// from `/proc/net/tcp{,6}`, then the process whose `fd` links to it.
-fn pid_of_local_port(port: u16) -> Option<u32> {
-    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .find_map(|table| {
-            let text = std::fs::read_to_string(table).ok()?;
-            text.lines().skip(1).find_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let local = fields.get(1)?;
-                let (_, hex) = local.rsplit_once(':')?;
-                (u16::from_str_radix(hex, 16).ok()? == port)
-                    .then(|| fields.get(9).map(|s| (*s).to_owned()))?
-            })
-        })?;
-    let target = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path())
-                .is_ok_and(|link| link.to_str() == Some(target.as_str()))
-            {
-                return Some(pid);
-            }
-        }
-    }
-    None
-}
-
-/// Creates user → subscription → invoice → payment chains until `stop`,
-/// moving to the next instance on any failure; the chains completed.
-fn lifecycle(
-    bases: Vec<String>,
-    token: String,
-    plan_id: i64,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<usize> {
-    tokio::spawn(async move {
-        let run = format!("{:08x}", rand::random::<u32>());
-        let mut done = 0;
-        let mut target = 0;
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            n += 1;
-            let base = &bases[target % bases.len()];
-            if chain(base, &token, plan_id, &format!("{run}-{n}"))
-                .await
-                .is_ok()
-            {
-                done += 1;
-            } else {
-                target += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        done
-    })
-}
-
-async fn chain(base: &str, token: &str, plan_id: i64, tag: &str) -> Result<()> {
-    let client = ApiClient::new(base, token)?;
-    let user = client
-        .create_user(&format!("delivery-{tag}@example.com"))
-        .await?;
-    let subscription = client.create_subscription(user, plan_id).await?;
-    let invoice = client
-        .create_invoice(user, plan_id, Some(subscription))
-        .await?;
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/invoices/{invoice}/pay"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            load::pay_key(&format!("chain-{tag}"), invoice),
-        )
-        .body(load::pay_body(invoice))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().as_u16() == 200,
-        "pay answered {}",
-        response.status()
-    );
-    Ok(())
 }
