@@ -89,7 +89,7 @@ struct Cli {
     webhook_lease_ttl: Duration,
     /// kill-during-delivery: how long the deliveries may take to settle
     /// after the load stops.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     settle_limit: Duration,
     /// Keep the run directory even on PASS.
     #[arg(long)]
