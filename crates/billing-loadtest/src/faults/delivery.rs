@@ -27,7 +27,7 @@ use crate::client::{ApiClient, id_of};
 use crate::invariants::{self, Acks, Snapshot};
 use crate::load::Sample;
 use crate::process;
-use crate::receiver::{Inbox, Receiver};
+use crate::receiver::{Inbox, Receipt, Receiver};
 
 /// An event the endpoint must receive, in publication order.
 #[derive(Clone, Debug)]
@@ -161,7 +161,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         .await?["items"]
         .as_array()
         .map_or(0, Vec::len);
-    let count = Count::of(&expected.events, receiver.inbox());
+    let count = Count::of(&expected.events, &receiver.inbox().receipts());
     let lag = count
         .last_first
         .map_or("-".to_owned(), |at| secs(at.saturating_sub(stopped_rx)));
@@ -384,8 +384,7 @@ struct Count {
 }
 
 impl Count {
-    fn of(expected: &[Listed], inbox: &Inbox) -> Self {
-        let receipts = inbox.receipts();
+    fn of(expected: &[Listed], receipts: &[Receipt]) -> Self {
         let mut first: HashMap<i64, usize> = HashMap::new();
         let mut times: HashMap<i64, usize> = HashMap::new();
         for (i, receipt) in receipts.iter().enumerate() {
@@ -516,4 +515,63 @@ async fn pick_sender(inbox: &Inbox, env: &Env, killed: &[usize]) -> (usize, usiz
         .find(|i| !killed.contains(i))
         .unwrap_or(0);
     (index, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: i64, resource_id: i64, version: i64) -> Listed {
+        Listed {
+            id,
+            kind: "invoice".to_owned(),
+            resource_id,
+            version,
+        }
+    }
+
+    fn receipt(event_id: i64, resource_id: i64, version: i64) -> Receipt {
+        Receipt {
+            event_id,
+            resource_kind: "invoice".to_owned(),
+            resource_id,
+            version,
+            at: Duration::from_millis(u64::try_from(event_id).unwrap_or(0)),
+        }
+    }
+
+    #[test]
+    fn counts_lost_duplicates_and_order() {
+        let expected = [
+            listed(1, 7, 1),
+            listed(2, 7, 2),
+            listed(3, 8, 1),
+            listed(4, 9, 1),
+        ];
+        // 1 twice (a redelivery), 2 and 3, 4 never; 99 was not expected.
+        let receipts = [
+            receipt(1, 7, 1),
+            receipt(1, 7, 1),
+            receipt(3, 8, 1),
+            receipt(2, 7, 2),
+            receipt(99, 5, 1),
+        ];
+        let count = Count::of(&expected, &receipts);
+        assert_eq!(count.events, 4);
+        assert_eq!(count.received, 3);
+        assert_eq!(count.requests, 4);
+        assert_eq!(count.duplicates, 1);
+        assert_eq!(count.lost, vec![4]);
+        assert_eq!(count.resources, 3);
+        assert!(count.out_of_order.is_empty(), "{:?}", count.out_of_order);
+    }
+
+    #[test]
+    fn a_later_event_received_first_is_out_of_order() {
+        let expected = [listed(1, 7, 1), listed(2, 7, 2)];
+        let receipts = [receipt(2, 7, 2), receipt(1, 7, 1)];
+        let count = Count::of(&expected, &receipts);
+        assert!(count.lost.is_empty());
+        assert_eq!(count.out_of_order.len(), 1, "{:?}", count.out_of_order);
+    }
 }
