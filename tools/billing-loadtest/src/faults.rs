@@ -30,6 +30,8 @@ use crate::load::{self, InvoicePool, LoadRun, LoadSpec, Outcome, Sample, Work};
 use crate::process::{self, TempDir};
 use crate::stats::{self, markdown_table};
 
+mod delivery;
+
 /// The fault to inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultScenario {
@@ -39,6 +41,9 @@ pub enum FaultScenario {
     PostgresRestart,
     /// One API instance killed with SIGKILL under payment load.
     KillInstance,
+    /// The instances sending webhooks killed with SIGKILL while deliveries
+    /// are in flight; every event must still reach a loopback receiver.
+    KillDuringDelivery,
 }
 
 impl FaultScenario {
@@ -49,6 +54,7 @@ impl FaultScenario {
             Self::RedisOutage => "redis-outage",
             Self::PostgresRestart => "postgres-restart",
             Self::KillInstance => "kill-instance",
+            Self::KillDuringDelivery => "kill-during-delivery",
         }
     }
 }
@@ -95,6 +101,12 @@ pub struct FaultOptions {
     pub api_log: String,
     /// Keep the run directory (logs of the instances and servers).
     pub keep: bool,
+    /// `kill-during-delivery`: `BILLING_WEBHOOK_LEASE_TTL` of the instances
+    /// (their `BILLING_WEBHOOK_TIMEOUT` is half of it).
+    pub webhook_lease_ttl: Duration,
+    /// `kill-during-delivery`: how long the deliveries may take to settle
+    /// after the load.
+    pub settle_limit: Duration,
 }
 
 /// The outcome of a scenario.
@@ -142,7 +154,11 @@ struct Env {
 const DATABASE: &str = "billing";
 
 impl Env {
-    async fn start(options: &FaultOptions, pool_size: usize) -> Result<Self> {
+    async fn start(
+        options: &FaultOptions,
+        pool_size: usize,
+        extra_env: &[(String, String)],
+    ) -> Result<Self> {
         let mut dir = TempDir::new(&std::env::temp_dir(), "billing-faults")?;
         if options.keep {
             dir.keep();
@@ -173,7 +189,10 @@ impl Env {
                     "BILLING_DB_ACQUIRE_TIMEOUT".to_owned(),
                     format!("{}ms", options.db_acquire_timeout.as_millis()),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(extra_env.iter().cloned())
+            .collect(),
         };
         let mut apis = Vec::new();
         for i in 0..options.instances.max(1) {
@@ -289,11 +308,23 @@ impl Env {
 /// # Errors
 /// When the environment cannot be set up or the time limit passes.
 pub async fn run(scenario: FaultScenario, options: &FaultOptions) -> Result<Verdict> {
-    if scenario == FaultScenario::KillInstance && options.instances < 2 {
-        bail!("kill-instance needs at least 2 instances");
+    if matches!(
+        scenario,
+        FaultScenario::KillInstance | FaultScenario::KillDuringDelivery
+    ) && options.instances < 2
+    {
+        bail!("{} needs at least 2 instances", scenario.name());
     }
     let limit = options.time_limit;
-    tokio::time::timeout(limit, run_inner(scenario, options))
+    let run = async {
+        match scenario {
+            FaultScenario::KillDuringDelivery => delivery::run(options).await,
+            FaultScenario::RedisOutage
+            | FaultScenario::PostgresRestart
+            | FaultScenario::KillInstance => run_inner(scenario, options).await,
+        }
+    };
+    tokio::time::timeout(limit, run)
         .await
         .with_context(|| format!("{} did not finish within {limit:?}", scenario.name()))?
 }
@@ -303,13 +334,13 @@ async fn run_inner(scenario: FaultScenario, options: &FaultOptions) -> Result<Ve
     let load_time = options.before
         + match scenario {
             FaultScenario::RedisOutage | FaultScenario::PostgresRestart => options.outage,
-            FaultScenario::KillInstance => Duration::ZERO,
+            FaultScenario::KillInstance | FaultScenario::KillDuringDelivery => Duration::ZERO,
         }
         + options.after
         + Duration::from_secs(3);
     let per_second = u64::from(options.pay_rate) * options.pay_connections as u64;
     let pool_size = usize::try_from(per_second * load_time.as_secs() * 11 / 10 + 100)?;
-    let mut env = Env::start(options, pool_size).await?;
+    let mut env = Env::start(options, pool_size, &[]).await?;
     let before = Snapshot::take(&env.pg, DATABASE)?;
 
     let origin = Instant::now();
@@ -322,6 +353,9 @@ async fn run_inner(scenario: FaultScenario, options: &FaultOptions) -> Result<Ve
     let mut extra_samples: Vec<Sample> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     match scenario {
+        FaultScenario::KillDuringDelivery => {
+            bail!("kill-during-delivery runs in its own module")
+        }
         FaultScenario::RedisOutage => {
             let down = origin.elapsed();
             env.redis.kill();

@@ -14,7 +14,9 @@
 //!   PostgreSQL cluster and a private Redis (never the machine's shared
 //!   ones), a payment load, one fault (Redis stopped, PostgreSQL
 //!   restarted, an instance killed), a PASS/FAIL verdict on timings, and
-//!   the database [`invariants`] afterwards.
+//!   the database [`invariants`] afterwards; `kill-during-delivery` kills
+//!   the instances sending webhooks and counts, at a loopback
+//!   [`receiver`], that no event was lost.
 //!
 //! See `docs/PERFORMANCE.md` and `docs/RELIABILITY.md` for the commands
 //! and the measured figures.
@@ -23,10 +25,12 @@ pub mod api;
 pub mod bare;
 pub mod bench;
 pub mod ceilings;
+pub mod chains;
 pub mod client;
 pub mod faults;
 pub mod infra;
 pub mod invariants;
 pub mod load;
 pub mod process;
+pub mod receiver;
 pub mod stats;

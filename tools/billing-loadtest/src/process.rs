@@ -316,6 +316,45 @@ impl Drop for TempDir {
     }
 }
 
+/// The process owning the loopback TCP socket bound to `port`: its inode
+/// from `/proc/net/tcp{,6}`, then the process whose `fd` links to it.
+#[must_use]
+pub fn pid_of_local_port(port: u16) -> Option<u32> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local = fields.get(1)?;
+                let (_, hex) = local.rsplit_once(':')?;
+                (u16::from_str_radix(hex, 16).ok()? == port)
+                    .then(|| fields.get(9).map(|s| (*s).to_owned()))?
+            })
+        })?;
+    let target = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path())
+                .is_ok_and(|link| link.to_str() == Some(target.as_str()))
+            {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! target/release/billing-faults redis-outage
 //! target/release/billing-faults postgres-restart
 //! target/release/billing-faults kill-instance
+//! target/release/billing-faults kill-during-delivery
 //! target/release/billing-faults all --out target/loadtest/faults.md
 //! ```
 
@@ -81,6 +82,15 @@ struct Cli {
     /// BILLING_LOG of the instances (their logs are in the run directory).
     #[arg(long, default_value = "info")]
     api_log: String,
+    /// kill-during-delivery: BILLING_WEBHOOK_LEASE_TTL of the instances
+    /// (BILLING_WEBHOOK_TIMEOUT is half of it): how soon a survivor takes
+    /// delivery over.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    webhook_lease_ttl: Duration,
+    /// kill-during-delivery: how long the deliveries may take to settle
+    /// after the load stops.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    settle_limit: Duration,
     /// Keep the run directory even on PASS.
     #[arg(long)]
     keep: bool,
@@ -97,7 +107,10 @@ enum Which {
     PostgresRestart,
     /// One instance killed with SIGKILL during payment load.
     KillInstance,
-    /// All three.
+    /// The instances sending webhooks killed in turn while deliveries are
+    /// in flight; a loopback receiver counts the events.
+    KillDuringDelivery,
+    /// All four.
     All,
 }
 
@@ -125,15 +138,19 @@ async fn main() -> Result<()> {
         time_limit: cli.time_limit,
         api_log: cli.api_log,
         keep: cli.keep,
+        webhook_lease_ttl: cli.webhook_lease_ttl,
+        settle_limit: cli.settle_limit,
     };
     let scenarios = match cli.scenario {
         Which::RedisOutage => vec![FaultScenario::RedisOutage],
         Which::PostgresRestart => vec![FaultScenario::PostgresRestart],
         Which::KillInstance => vec![FaultScenario::KillInstance],
+        Which::KillDuringDelivery => vec![FaultScenario::KillDuringDelivery],
         Which::All => vec![
             FaultScenario::RedisOutage,
             FaultScenario::PostgresRestart,
             FaultScenario::KillInstance,
+            FaultScenario::KillDuringDelivery,
         ],
     };
     let mut all_pass = true;
