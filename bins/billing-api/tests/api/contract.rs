@@ -26,6 +26,7 @@ struct World {
     invoice: i64,
     case: i64,
     tax: i64,
+    endpoint: i64,
 }
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
@@ -80,6 +81,16 @@ fn base_request(operation_id: &str, w: &World) -> Option<(Method, String, Value)
             "/invoices".to_owned(),
             json!({"user_id": w.user, "plan_id": w.plan, "subscription_id": w.subscription}),
         ),
+        "create_endpoint" => (
+            Method::POST,
+            "/webhook-endpoints".to_owned(),
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.paid"]}),
+        ),
+        "update_endpoint" => (
+            Method::PATCH,
+            format!("/webhook-endpoints/{}", w.endpoint),
+            json!({"status": "disabled"}),
+        ),
         "pay_invoice" => (
             Method::POST,
             format!("/invoices/{}/pay", w.invoice),
@@ -91,7 +102,8 @@ fn base_request(operation_id: &str, w: &World) -> Option<(Method, String, Value)
 }
 
 /// The keywords that constrain a value.
-const CONSTRAINTS: [&str; 6] = [
+const CONSTRAINTS: [&str; 7] = [
+    "enum",
     "minLength",
     "maxLength",
     "pattern",
@@ -106,6 +118,9 @@ fn is_constrained(schema: &Value) -> bool {
 
 /// Whether `value` satisfies the string or integer constraints of `schema`.
 fn satisfies(schema: &Value, value: &Value) -> bool {
+    if let Some(names) = schema.get("enum").and_then(Value::as_array) {
+        return names.contains(value);
+    }
     match value {
         Value::String(text) => {
             let chars = text.chars().count() as u64;
@@ -184,6 +199,20 @@ fn probes(schema: &Value) -> Vec<Value> {
                 for amount in probes(&price).into_iter().take(6) {
                     values.push(json!({code.clone(): amount}));
                 }
+            }
+        }
+        return values;
+    }
+    if let Some(names) = schema.get("enum").and_then(Value::as_array) {
+        for name in names.iter().filter_map(Value::as_str) {
+            for changed in [
+                name.to_owned(),
+                name.to_uppercase(),
+                format!(" {name}"),
+                format!("{name}x"),
+                String::new(),
+            ] {
+                values.push(Value::String(changed));
             }
         }
         return values;
@@ -312,8 +341,17 @@ async fn world(app: &TestApp) -> anyhow::Result<World> {
     .await?
     .json::<Value>()
     .await?;
+    let endpoint = post_json(
+        app,
+        "/webhook-endpoints",
+        &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.paid"]}),
+    )
+    .await?
+    .json::<Value>()
+    .await?;
     let id = |v: &Value| v["id"].as_i64().unwrap_or_default();
     Ok(World {
+        endpoint: id(&endpoint),
         user: id(&set.user),
         plan: id(&set.plan),
         subscription: id(&set.subscription),
@@ -384,25 +422,28 @@ pub async fn parameter_rules_agree_with_the_server(db: TestDatabase) -> anyhow::
         .json()
         .await?;
     let w = world(&app).await?;
-    let mut rules: BTreeMap<(String, String), Value> = BTreeMap::new();
-    for item in document["paths"]
-        .as_object()
-        .into_iter()
-        .flat_map(|p| p.values())
-    {
-        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+    // (location, name) → (schema, a GET path without parameters that takes it).
+    let mut rules: BTreeMap<(String, String), (Value, String)> = BTreeMap::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let plain_get = method == "get" && !path.contains('{');
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let schema = &parameter["schema"];
                 let location = parameter["in"].as_str().unwrap_or_default();
                 if is_constrained(schema) && location != "path" {
                     let name = parameter["name"].as_str().unwrap_or_default();
-                    rules.insert((location.to_owned(), name.to_owned()), schema.clone());
+                    let key = (location.to_owned(), name.to_owned());
+                    if location == "header" || plain_get {
+                        rules.insert(key, (schema.clone(), path.clone()));
+                    } else {
+                        rules.entry(key).or_insert((schema.clone(), String::new()));
+                    }
                 }
             }
         }
     }
     let mut disagreements = Vec::new();
-    for ((location, name), schema) in &rules {
+    for ((location, name), (schema, list)) in &rules {
         for probe in probes(schema) {
             let valid = satisfies(schema, &probe);
             let text = match &probe {
@@ -423,8 +464,8 @@ pub async fn parameter_rules_agree_with_the_server(db: TestDatabase) -> anyhow::
                     .api_client
                     .post(app.url(&format!("/api/v1/invoices/{}/fail", w.invoice)))
                     .header("Idempotency-Key", &text),
-                ("query", _) => {
-                    let mut url = reqwest::Url::parse(&app.url("/api/v1/plans"))?;
+                ("query", _) if !list.is_empty() => {
+                    let mut url = reqwest::Url::parse(&app.url(list))?;
                     url.query_pairs_mut().append_pair(name, &text);
                     app.api_client.get(url)
                 }

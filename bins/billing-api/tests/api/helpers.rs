@@ -203,12 +203,14 @@ pub fn test_settings(db: &TestDatabase, options: &TestOptions) -> anyhow::Result
             enabled: false,
             ..billing_api::cycle::CycleArgs::default()
         });
-    settings.webhooks = options.webhooks.clone().unwrap_or_else(|| {
-        billing_api::webhook_delivery::WebhookArgs {
-            enabled: false,
-            ..billing_api::webhook_delivery::WebhookArgs::default()
-        }
-    });
+    settings.webhooks =
+        options
+            .webhooks
+            .clone()
+            .unwrap_or_else(|| billing_api::webhook_delivery::WebhookArgs {
+                enabled: false,
+                ..billing_api::webhook_delivery::WebhookArgs::default()
+            });
     Ok(settings)
 }
 
