@@ -640,6 +640,23 @@ pub async fn links_name_existing_operations(db: TestDatabase) -> anyhow::Result<
     assert!(links_of("create_invoice").contains(&"pay_invoice".to_owned()));
     assert!(links_of("create_invoice").contains(&"refund_invoice".to_owned()));
     assert!(links_of("create_tax").contains(&"list_tax_rates".to_owned()));
+    // A webhook endpoint leads to its deliveries, a delivery to its
+    // attempts and its redelivery.
+    assert!(links_of("create_endpoint").contains(&"list_deliveries".to_owned()));
+    assert_eq!(
+        by_id["create_endpoint"]["responses"]["201"]["links"]["list_deliveries"]["parameters"],
+        json!({"query.endpoint_id": "$response.body#/id"})
+    );
+    let from_deliveries = by_id["list_deliveries"]["responses"]["200"]["links"]
+        .as_object()
+        .map(|l| l.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert_eq!(
+        from_deliveries,
+        ["get_delivery", "redeliver"],
+        "{from_deliveries:?}"
+    );
+    assert!(by_id["list_events"]["responses"]["200"]["links"]["get_event"].is_object());
     assert!(links >= 30, "{links}");
     Ok(())
 }
