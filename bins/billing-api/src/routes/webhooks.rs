@@ -241,6 +241,8 @@ pub struct DeliveryListQuery {
         (status = 201, description = "Registered; `secret` is shown only here", body = EndpointResponse,
             headers(("Location" = String, description = "Its path"))),
         (status = 400, description = "A URL that is not http(s), or an unknown event type", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_endpoint(
@@ -443,6 +445,8 @@ pub async fn get_delivery(
     responses(
         (status = 200, description = "Queued again", body = DeliveryResponse),
         (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn redeliver(
