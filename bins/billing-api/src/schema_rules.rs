@@ -333,7 +333,11 @@ fn apply_parameter_rules(document: &mut Value) {
                 ("query", "limit") => json!({"minimum": 1, "maximum": MAX_LIMIT}),
                 ("query", "type") => json!({"pattern": rules::event_types_pattern()}),
                 ("query", "resource_kind") => json!({"enum": RESOURCE_KIND_NAMES}),
-                ("query", "status") => json!({"enum": DELIVERY_STATUS_NAMES}),
+                // The deliveries' filter, a text; other lists' `status`
+                // refers to an enum schema of its own.
+                ("query", "status") if parameter.pointer("/schema/$ref").is_none() => {
+                    json!({"enum": DELIVERY_STATUS_NAMES})
+                }
                 _ => continue,
             };
             if let (Some(Value::Object(schema)), Value::Object(rule)) =
