@@ -13,8 +13,17 @@
 //!   body that the created resource also has (a subscription's `user_id`
 //!   and `plan_id`) are filled from it too.
 //!
+//! - and to every cursor-paged list (`GET /x` answering `next_after`) that
+//!   filters by `<x>_id` in its query (the last word of the collection:
+//!   `endpoint_id` for `/webhook-endpoints`), with the created `id`.
+//!
+//! A cursor-paged list links from its first item to the operations under
+//! `/x/{p}` (but deleting), with `{p}` from `items/0`: the deliveries to
+//! one delivery and its redelivery, the events to one event.
+//!
 //! So stateful clients and fuzzers can follow user → subscription →
-//! invoice → pay and refund, plan → subscription, tax → rates.
+//! invoice → pay and refund, plan → subscription, tax → rates, webhook
+//! endpoint → its deliveries → a delivery with its attempts, redelivery.
 
 use serde_json::{Map, Value, json};
 
@@ -34,6 +43,11 @@ struct Operation {
     /// does (`GET /users/{id}/details`): a `GET` below `/x/{p}/` that
     /// answers no list.
     optional_read: bool,
+    /// Its query parameters.
+    query: Vec<String>,
+    /// Whether it is a cursor-paged list: a `GET` without path parameters
+    /// whose answer has `next_after`.
+    cursor_list: bool,
 }
 
 fn schema_properties(document: &Value, schema: Option<&Value>) -> Vec<String> {
@@ -75,9 +89,23 @@ fn operations(document: &Value) -> Vec<Operation> {
                 ps.iter()
                     .any(|p| p["name"] == "If-Match" && p["in"] == "header")
             });
+            let query = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            let cursor_list = method == "get"
+                && !path.contains('{')
+                && schema_properties(document, answer)
+                    .iter()
+                    .any(|p| p == "next_after");
             found.push(Operation {
                 if_match,
                 optional_read,
+                query,
+                cursor_list,
                 path: path.clone(),
                 method: method.clone(),
                 operation_id: operation_id.to_owned(),
@@ -149,6 +177,25 @@ fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<St
             continue;
         }
         // Bodies that refer to it as `<x>_id`.
+        let word = collection.rsplit('-').next().unwrap_or(collection);
+        let filter = format!("{}_id", singular(word));
+        if target.cursor_list
+            && target.query.contains(&filter)
+            && created.iter().any(|field| field == "id")
+        {
+            links.insert(
+                target.operation_id.clone(),
+                json!({
+                    "operationId": target.operation_id,
+                    "parameters": {format!("query.{filter}"): "$response.body#/id"},
+                    "description": format!(
+                        "`id` of the created resource as `{filter}` of GET {}",
+                        target.path
+                    ),
+                }),
+            );
+            continue;
+        }
         let reference = format!("{}_id", singular(collection));
         if target.method == "post"
             && target.body_fields.contains(&reference)
@@ -177,9 +224,49 @@ fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<St
     links
 }
 
+/// The links of the cursor-paged list `source`: from its first item to the
+/// operations under `/x/{p}` but deleting.
+fn item_links(source: &Operation, all: &[Operation]) -> Map<String, Value> {
+    let mut links = Map::new();
+    let prefix = format!("{}/{{", source.path);
+    for target in all {
+        if let Some(rest) = target.path.strip_prefix(prefix.as_str())
+            && !(target.method == "delete" && rest.ends_with('}'))
+            && let Some((parameter, _)) = rest.split_once('}')
+        {
+            links.insert(
+                target.operation_id.clone(),
+                json!({
+                    "operationId": target.operation_id,
+                    "parameters": {
+                        format!("path.{parameter}"): format!("$response.body#/items/0/{parameter}")
+                    },
+                    "description": format!(
+                        "`{parameter}` of the first item as `{{{parameter}}}` of {} {}",
+                        target.method.to_uppercase(), target.path
+                    ),
+                }),
+            );
+        }
+    }
+    links
+}
+
 /// Adds the links to the rendered document (see the module documentation).
 pub fn add_links(document: &mut Value) {
     let all = operations(document);
+    for source in all.iter().filter(|o| o.cursor_list) {
+        let links = item_links(source, &all);
+        let pointer = format!(
+            "/paths/{}/get/responses/200",
+            source.path.replace('~', "~0").replace('/', "~1")
+        );
+        if let (false, Some(Value::Object(response))) =
+            (links.is_empty(), document.pointer_mut(&pointer))
+        {
+            response.insert("links".to_owned(), Value::Object(links));
+        }
+    }
     for source in all.iter().filter(|o| o.method == "post") {
         let response_pointer = format!(
             "/paths/{}/post/responses/201",

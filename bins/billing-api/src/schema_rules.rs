@@ -17,8 +17,12 @@
 use billing_service::rules::{self, DecimalRule};
 use serde_json::{Map, Value, json};
 
+use billing_domain::events::EventType;
+
 use crate::idempotency::MAX_KEY_LEN;
 use crate::request::{IF_MATCH_PATTERN, MAX_PAGE};
+use crate::routes::events::{MAX_LIMIT, RESOURCE_KIND_NAMES};
+use crate::routes::webhooks::{DELIVERY_STATUS_NAMES, ENDPOINT_STATUS_NAMES};
 
 /// A rule of one input field.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +53,12 @@ pub enum FieldRule {
     Features,
     /// An integer from `min` to `max`.
     Integer(i64, i64),
+    /// A webhook URL ([`rules::webhook_url_pattern`]).
+    WebhookUrl,
+    /// A list of event type names.
+    EventTypes,
+    /// One of these names.
+    OneOf(&'static [&'static str]),
 }
 
 impl FieldRule {
@@ -83,6 +93,11 @@ impl FieldRule {
                 "additionalProperties": {"type": "string", "pattern": rules::PRICE.pattern()}
             }),
             Self::Integer(min, max) => json!({"minimum": min, "maximum": max}),
+            Self::WebhookUrl => json!({
+                "maxLength": rules::MAX_URL_LEN, "pattern": rules::webhook_url_pattern()
+            }),
+            Self::EventTypes => json!({"items": {"type": "string", "enum": event_type_names()}}),
+            Self::OneOf(names) => json!({"enum": names}),
             Self::Features => json!({
                 "propertyNames": {"pattern": rules::TEXT_PATTERN},
                 "additionalProperties": {"$ref": format!("#/components/schemas/{FEATURE_VALUE}")}
@@ -219,12 +234,24 @@ pub const FIELD_RULES: &[(&str, &str, FieldRule)] = &[
         "payment_method",
         FieldRule::RequiredText(rules::MAX_PAYMENT_METHOD_CHARS),
     ),
+    ("NewWebhookEndpoint", "url", FieldRule::WebhookUrl),
+    ("NewWebhookEndpoint", "event_types", FieldRule::EventTypes),
+    (
+        "EndpointChanges",
+        "status",
+        FieldRule::OneOf(&ENDPOINT_STATUS_NAMES),
+    ),
     (
         "Payment",
         "payment_reference",
         FieldRule::RequiredText(rules::PAYMENT_REFERENCE_MAX_CHARS),
     ),
 ];
+
+/// The names of the event types, in documentation order.
+fn event_type_names() -> Vec<&'static str> {
+    EventType::ALL.iter().map(|t| t.as_str()).collect()
+}
 
 /// Adds the input rules to the rendered document (see the module
 /// documentation).
@@ -303,6 +330,14 @@ fn apply_parameter_rules(document: &mut Value) {
                 }),
                 ("header", "If-Match") => json!({"pattern": IF_MATCH_PATTERN}),
                 ("query", "page") => json!({"minimum": 1, "maximum": MAX_PAGE}),
+                ("query", "limit") => json!({"minimum": 1, "maximum": MAX_LIMIT}),
+                ("query", "type") => json!({"pattern": rules::event_types_pattern()}),
+                ("query", "resource_kind") => json!({"enum": RESOURCE_KIND_NAMES}),
+                // The deliveries' filter, a text; other lists' `status`
+                // refers to an enum schema of its own.
+                ("query", "status") if parameter.pointer("/schema/$ref").is_none() => {
+                    json!({"enum": DELIVERY_STATUS_NAMES})
+                }
                 _ => continue,
             };
             if let (Some(Value::Object(schema)), Value::Object(rule)) =

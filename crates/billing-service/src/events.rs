@@ -230,8 +230,9 @@ impl Billing {
     /// every event listed so far.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a limit out of range or an `after`
-    /// that names no published event.
+    /// [`BillingError::Validation`] for a limit out of range;
+    /// [`BillingError::NotFound`] for an `after` that names no published
+    /// event.
     pub async fn list_events(&self, query: EventQuery) -> Result<Vec<event::Model>, BillingError> {
         if query.limit == 0 || query.limit > MAX_PER_PAGE {
             return Err(BillingError::invalid(format!(
@@ -242,7 +243,9 @@ impl Billing {
         let after_position = match query.after {
             None => None,
             Some(id) => {
-                let unknown = || BillingError::invalid(format!("after: no event {id}"));
+                // Which ids exist is state, not input: as any reference
+                // to a missing row, 404.
+                let unknown = || BillingError::not_found("event", id);
                 match Outbox::get(self.db(), id).await {
                     Ok(event) => Some(event.position.ok_or_else(unknown)?),
                     Err(RepositoryError::NotFound { .. }) => return Err(unknown()),

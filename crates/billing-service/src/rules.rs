@@ -4,11 +4,16 @@
 //! drift. Every pattern is written in the subset that JSON Schema
 //! (ECMA-262), Python's `re` and Rust's `regex` read alike.
 
+use std::sync::OnceLock;
+
+use billing_domain::events::EventType;
 use billing_domain::{iso3166, iso4217};
+use regex::Regex;
 use rust_decimal::Decimal;
 
 pub use crate::invoices::MAX_PAYMENT_METHOD_CHARS;
 pub use crate::users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+pub use crate::webhooks::MAX_URL_LEN;
 pub use billing_domain::money::MAX_DECIMAL_PLACES;
 
 /// The longest name of a currency, tax or plan, in characters.
@@ -89,6 +94,44 @@ pub fn is_plausible_email(email: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
+}
+
+/// A webhook URL: `http://` or `https://`, a host (a dotted-quad IPv4
+/// address, or DNS labels of ASCII letters, digits and single hyphens, the
+/// last one starting with a letter), an optional port (0 to 65535, no
+/// leading zero), then an optional path, query or fragment of visible
+/// ASCII. No credentials, no whitespace; every URL it matches parses.
+#[must_use]
+pub fn webhook_url_pattern() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    let label = "[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*";
+    let last = "[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*";
+    let port = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)";
+    format!(
+        "^https?://(?:{octet}(?:\\.{octet}){{3}}|(?:{label}\\.)*{last})(?::{port})?(?:[/?#][!-~]*)?$"
+    )
+}
+
+/// Whether `url` matches [`webhook_url_pattern`] (at most
+/// [`crate::webhooks::MAX_URL_LEN`] characters is checked apart).
+#[must_use]
+pub fn is_webhook_url(url: &str) -> bool {
+    static PATTERN: OnceLock<Regex> = OnceLock::new();
+    PATTERN
+        .get_or_init(|| Regex::new(&webhook_url_pattern()).expect("the URL pattern compiles"))
+        .is_match(url)
+}
+
+/// A comma-separated list of event type names (`invoice.paid,invoice.refunded`),
+/// no spaces: the `type` filter of the events.
+#[must_use]
+pub fn event_types_pattern() -> String {
+    let one = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join("|");
+    format!("^(?:{one})(?:,(?:{one}))*$")
 }
 
 /// A pattern that matches exactly `codes`, each in any letter case.
@@ -243,6 +286,64 @@ mod tests {
 
     fn matches(pattern: &str, text: &str) -> bool {
         regex::Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    #[test]
+    fn every_webhook_url_the_pattern_accepts_parses_with_its_host() {
+        let accepted = [
+            "http://127.0.0.1:8080/events",
+            "https://example.com",
+            "https://a-b.example.co.uk:443/p?q=1#f",
+            "http://localhost:0/",
+            "http://1a.b2:65535",
+            "https://example.com/%zz\\x?a=[1]",
+        ];
+        let refused = [
+            "ftp://example.com/",
+            "HTTP://example.com/",
+            "http://999.1.1.1/",
+            "http://1.2.3.4.5/",
+            "http://0x7f/",
+            "http://example.1/",
+            "http://xn--a.com/",
+            "http://a--b.com/",
+            "http://-a.com/",
+            "http://a:65536/",
+            "http://a:080/",
+            "http://user:secret@example.com/",
+            " http://example.com/",
+            "http://example.com/ ",
+            "http://example.com/a b",
+            "http://example.com.",
+            "http://",
+            "http:example.com",
+        ];
+        for url in accepted {
+            assert!(is_webhook_url(url), "{url}");
+            let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(parsed.host_str().is_some_and(|h| !h.is_empty()), "{url}");
+            assert!(parsed.username().is_empty() && parsed.password().is_none());
+        }
+        for url in refused {
+            assert!(!is_webhook_url(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_event_types_pattern_matches_lists_of_known_types() {
+        let pattern = event_types_pattern();
+        for list in ["invoice.paid", "user.created,invoice.paid,user.created"] {
+            assert!(matches(&pattern, list), "{list}");
+        }
+        for list in [
+            "",
+            "invoice.paid,",
+            "invoice paid",
+            "invoiceXpaid",
+            "user.created, invoice.paid",
+        ] {
+            assert!(!matches(&pattern, list), "{list}");
+        }
     }
 
     #[test]

@@ -145,6 +145,12 @@ fn valid_url(url: &str) -> Result<String, BillingError> {
             "url: at most {MAX_URL_LEN} characters"
         )));
     }
+    if !crate::rules::is_webhook_url(url) {
+        return Err(BillingError::invalid(
+            "url: an http or https URL with a host name or IPv4 address, \
+             without credentials or whitespace",
+        ));
+    }
     let parsed = url::Url::parse(url)
         .map_err(|e| BillingError::invalid(format!("url: not a valid URL ({e})")))?;
     match parsed.scheme() {
@@ -184,7 +190,7 @@ impl Billing {
         &self,
         new: NewWebhookEndpoint,
     ) -> Result<CreatedEndpoint, BillingError> {
-        let url = valid_url(new.url.trim())?;
+        let url = valid_url(&new.url)?;
         let mut types = Vec::with_capacity(new.event_types.len());
         for name in &new.event_types {
             let kind = EventType::parse(name).ok_or_else(|| {

@@ -9,7 +9,9 @@
 # caused by the state earlier requests left, each with its reason there)
 # and the hooks of problem_json_hooks.py, bounded by MAX_TIME seconds; then
 # prints the counts: cases generated, failures, and `pay` calls answered
-# 200 (from the API's /metrics). Exits non-zero on a failure; the API's
+# 200 (from the API's /metrics). Webhook delivery is off in the API
+# (BILLING_WEBHOOK_ENABLED=false): the run registers endpoints with
+# generated URLs, and no request of a fuzz run may leave loopback. Exits non-zero on a failure; the API's
 # log and schemathesis' JUnit report are kept then.
 #
 # Usage (from anywhere):
@@ -96,6 +98,7 @@ env -u DATABASE_URL "${redis_env[@]}" \
     BILLING_API_TOKEN="$token" \
     BILLING_BODY_LIMIT="$BODY_LIMIT" \
     BILLING_LOG=warn \
+    BILLING_WEBHOOK_ENABLED=false \
     "$API_BIN" >"$workdir/api.log" 2>&1 &
 api_pid=$!
 status=1

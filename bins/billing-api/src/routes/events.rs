@@ -22,6 +22,12 @@ use crate::state::AppState;
 pub const DEFAULT_LIMIT: u64 = 50;
 /// The largest page size of the cursor-paged lists.
 pub const MAX_LIMIT: u64 = 100;
+/// The names of the kinds of resource events are about.
+pub const RESOURCE_KIND_NAMES: [&str; 3] = [
+    ResourceKind::User.as_str(),
+    ResourceKind::Subscription.as_str(),
+    ResourceKind::Invoice.as_str(),
+];
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -98,19 +104,22 @@ pub struct CursorPage<T> {
 #[derive(Clone, Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
-    /// Only events after the event with this id (the last one read).
+    /// Only events after the event with this id (the last one read); 404
+    /// when no such event exists.
     pub after: Option<i64>,
     /// Items per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
-    /// Only events of these types, comma-separated (`invoice.paid,invoice.refunded`).
+    /// Only events of these types, comma-separated without spaces
+    /// (`invoice.paid,invoice.refunded`).
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// Only events about this kind of resource: `user`, `subscription` or
     /// `invoice`.
     pub resource_kind: Option<String>,
-    /// Only events about the resource with this id (needs `resource_kind`).
+    /// Only events about resources with this id (of the kind
+    /// `resource_kind` names, if given).
     pub resource_id: Option<i64>,
 }
 
@@ -132,7 +141,6 @@ pub fn limit(limit: Option<u64>) -> Result<u64, ApiError> {
 fn event_query(query: EventListQuery) -> Result<EventQuery, ApiError> {
     let mut types = Vec::new();
     for name in query.event_type.iter().flat_map(|t| t.split(',')) {
-        let name = name.trim();
         types.push(
             EventType::parse(name)
                 .ok_or_else(|| ApiError::validation(format!("unknown event type `{name}`")))?,
@@ -149,9 +157,6 @@ fn event_query(query: EventListQuery) -> Result<EventQuery, ApiError> {
             })
         })
         .transpose()?;
-    if query.resource_id.is_some() && resource_kind.is_none() {
-        return Err(ApiError::validation("resource_id needs resource_kind"));
-    }
     Ok(EventQuery {
         after: query.after,
         limit: limit(query.limit)?,
@@ -169,7 +174,8 @@ fn event_query(query: EventListQuery) -> Result<EventQuery, ApiError> {
     params(EventListQuery),
     responses(
         (status = 200, description = "A page of events", body = CursorPage<EventResponse>),
-        (status = 400, description = "A bad filter, limit, or an `after` that names no event", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad filter or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`after` names no event", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_events(

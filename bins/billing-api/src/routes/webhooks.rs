@@ -44,7 +44,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         );
 }
 
-fn endpoint_status_name(status: EndpointStatus) -> &'static str {
+const fn endpoint_status_name(status: EndpointStatus) -> &'static str {
     match status {
         EndpointStatus::Enabled => "enabled",
         EndpointStatus::Failing => "failing",
@@ -52,13 +52,33 @@ fn endpoint_status_name(status: EndpointStatus) -> &'static str {
     }
 }
 
-fn delivery_status_name(status: DeliveryStatus) -> &'static str {
+const fn delivery_status_name(status: DeliveryStatus) -> &'static str {
     match status {
         DeliveryStatus::Pending => "pending",
         DeliveryStatus::Succeeded => "succeeded",
         DeliveryStatus::Failed => "failed",
     }
 }
+
+/// The statuses an endpoint can be set to (`PATCH`).
+pub const ENDPOINT_STATUS_NAMES: [&str; 2] = [
+    endpoint_status_name(EndpointStatus::Enabled),
+    endpoint_status_name(EndpointStatus::Disabled),
+];
+
+/// The statuses of a delivery, the `status` filter of their list.
+pub const DELIVERY_STATUSES: [DeliveryStatus; 3] = [
+    DeliveryStatus::Pending,
+    DeliveryStatus::Succeeded,
+    DeliveryStatus::Failed,
+];
+
+/// The names of [`DELIVERY_STATUSES`].
+pub const DELIVERY_STATUS_NAMES: [&str; 3] = [
+    delivery_status_name(DELIVERY_STATUSES[0]),
+    delivery_status_name(DELIVERY_STATUSES[1]),
+    delivery_status_name(DELIVERY_STATUSES[2]),
+];
 
 /// A webhook endpoint.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -221,6 +241,8 @@ pub struct DeliveryListQuery {
         (status = 201, description = "Registered; `secret` is shown only here", body = EndpointResponse,
             headers(("Location" = String, description = "Its path"))),
         (status = 400, description = "A URL that is not http(s), or an unknown event type", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_endpoint(
@@ -305,15 +327,15 @@ pub async fn update_endpoint(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let changes: EndpointChanges = body.parse()?;
-    let status = match changes.status.as_str() {
-        "enabled" => EndpointStatus::Enabled,
-        "disabled" => EndpointStatus::Disabled,
-        other => {
-            return Err(ApiError::validation(format!(
-                "status must be enabled or disabled, not `{other}`"
-            )));
-        }
-    };
+    let status = [EndpointStatus::Enabled, EndpointStatus::Disabled]
+        .into_iter()
+        .find(|status| endpoint_status_name(*status) == changes.status)
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "status must be enabled or disabled, not `{}`",
+                changes.status
+            ))
+        })?;
     let endpoint = state
         .billing()
         .set_webhook_endpoint_status(id.into_inner(), status)
@@ -360,17 +382,20 @@ pub async fn list_deliveries(
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
     let limit = limit(query.limit)?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some("pending") => Some(DeliveryStatus::Pending),
-        Some("succeeded") => Some(DeliveryStatus::Succeeded),
-        Some("failed") => Some(DeliveryStatus::Failed),
-        Some(other) => {
-            return Err(ApiError::validation(format!(
-                "status must be pending, succeeded or failed, not `{other}`"
-            )));
-        }
-    };
+    let status = query
+        .status
+        .as_deref()
+        .map(|name| {
+            DELIVERY_STATUSES
+                .into_iter()
+                .find(|status| delivery_status_name(*status) == name)
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "status must be pending, succeeded or failed, not `{name}`"
+                    ))
+                })
+        })
+        .transpose()?;
     let filter = DeliveryFilter {
         after_id: query.after,
         endpoint_id: query.endpoint_id,
@@ -420,6 +445,8 @@ pub async fn get_delivery(
     responses(
         (status = 200, description = "Queued again", body = DeliveryResponse),
         (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn redeliver(

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use billing_test_support::TestDatabase;
-use regex::Regex;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use crate::contract_probes::{is_constrained, probes, satisfies};
 use crate::fixtures::{billed, create_vat, post_json};
 use crate::helpers::{TestApp, spawn_app};
 
@@ -26,6 +26,7 @@ struct World {
     invoice: i64,
     case: i64,
     tax: i64,
+    endpoint: i64,
 }
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
@@ -80,6 +81,16 @@ fn base_request(operation_id: &str, w: &World) -> Option<(Method, String, Value)
             "/invoices".to_owned(),
             json!({"user_id": w.user, "plan_id": w.plan, "subscription_id": w.subscription}),
         ),
+        "create_endpoint" => (
+            Method::POST,
+            "/webhook-endpoints".to_owned(),
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.paid"]}),
+        ),
+        "update_endpoint" => (
+            Method::PATCH,
+            format!("/webhook-endpoints/{}", w.endpoint),
+            json!({"status": "disabled"}),
+        ),
         "pay_invoice" => (
             Method::POST,
             format!("/invoices/{}/pay", w.invoice),
@@ -88,176 +99,6 @@ fn base_request(operation_id: &str, w: &World) -> Option<(Method, String, Value)
         _ => return None,
     };
     Some((method, format!("/api/v1{path}"), body))
-}
-
-/// The keywords that constrain a value.
-const CONSTRAINTS: [&str; 6] = [
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minimum",
-    "maximum",
-    "propertyNames",
-];
-
-fn is_constrained(schema: &Value) -> bool {
-    CONSTRAINTS.iter().any(|k| schema.get(*k).is_some())
-}
-
-/// Whether `value` satisfies the string or integer constraints of `schema`.
-fn satisfies(schema: &Value, value: &Value) -> bool {
-    match value {
-        Value::String(text) => {
-            let chars = text.chars().count() as u64;
-            let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
-            let max = schema
-                .get("maxLength")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::MAX);
-            let pattern = schema.get("pattern").and_then(Value::as_str).unwrap_or("");
-            (min..=max).contains(&chars) && Regex::new(pattern).is_ok_and(|r| r.is_match(text))
-        }
-        Value::Number(number) => {
-            let above = match (
-                schema.get("minimum").and_then(Value::as_i64),
-                number.as_i64(),
-            ) {
-                (Some(min), Some(n)) => n >= min,
-                (Some(_), None) => number.as_u64().is_some(),
-                (None, _) => true,
-            };
-            let below = match (
-                schema.get("maximum").and_then(Value::as_i64),
-                number.as_i64(),
-            ) {
-                (Some(max), Some(n)) => n <= max,
-                (Some(_), None) => false,
-                (None, _) => true,
-            };
-            above && below
-        }
-        Value::Object(map) => {
-            let names = schema
-                .pointer("/propertyNames/pattern")
-                .and_then(Value::as_str);
-            let values = schema.get("additionalProperties");
-            map.iter().all(|(k, v)| {
-                names.is_none_or(|p| Regex::new(p).is_ok_and(|r| r.is_match(k)))
-                    && values.is_none_or(|s| satisfies(s, v))
-            })
-        }
-        Value::Null | Value::Bool(_) | Value::Array(_) => true,
-    }
-}
-
-/// Strings of `length` characters that may match `pattern`: a filler
-/// before a seed that matches it.
-fn of_length(pattern: &Regex, length: usize) -> Vec<String> {
-    let seeds = ["", "a@example.com", "1", "19.99"];
-    let mut found = Vec::new();
-    for seed in seeds {
-        for filler in ['a', 'x', '1', '-'] {
-            let pad = length.saturating_sub(seed.chars().count());
-            let candidate: String = std::iter::repeat_n(filler, pad)
-                .chain(seed.chars())
-                .collect();
-            if candidate.chars().count() == length && pattern.is_match(&candidate) {
-                found.push(candidate);
-                return found;
-            }
-        }
-    }
-    found
-}
-
-/// Values at and around the limits of `schema` (and its example), with a
-/// few mutations of each; which are valid is for [`satisfies`] to say.
-fn probes(schema: &Value) -> Vec<Value> {
-    let mut values = Vec::new();
-    if let Some(names) = schema.get("propertyNames") {
-        let price = schema
-            .get("additionalProperties")
-            .cloned()
-            .unwrap_or(json!({}));
-        for code in probes(names) {
-            if let Value::String(code) = code {
-                for amount in probes(&price).into_iter().take(6) {
-                    values.push(json!({code.clone(): amount}));
-                }
-            }
-        }
-        return values;
-    }
-    if let Some(min) = schema.get("minimum").and_then(Value::as_i64) {
-        values.push(json!(min));
-        if let Some(below) = min.checked_sub(1) {
-            values.push(json!(below));
-        }
-    }
-    if let Some(max) = schema.get("maximum").and_then(Value::as_i64) {
-        values.push(json!(max));
-        match max.checked_add(1) {
-            Some(above) => values.push(json!(above)),
-            None => values.push(json!(u64::try_from(max).unwrap_or(0) + 1)),
-        }
-    }
-    let Some(pattern) = schema.get("pattern").and_then(Value::as_str) else {
-        return values;
-    };
-    let regex = Regex::new(pattern).expect("the document's patterns compile");
-    let mut texts: Vec<String> = Vec::new();
-    for key in ["minLength", "maxLength"] {
-        if let Some(n) = schema.get(key).and_then(Value::as_u64) {
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            for length in [n.saturating_sub(1), n, n + 1] {
-                texts.extend(of_length(&regex, length));
-            }
-        }
-    }
-    let examples = [
-        schema.get("example").and_then(Value::as_str).unwrap_or(""),
-        "EUR",
-        "eur",
-        "DE",
-        "de",
-        "19.99",
-        "0",
-        "1",
-        "100",
-        "a",
-        "pro",
-        "vat_1",
-        "a@b.co",
-    ];
-    texts.extend(
-        examples
-            .iter()
-            .filter(|e| regex.is_match(e))
-            .take(2)
-            .map(|e| (*e).to_owned()),
-    );
-    let mut mutated = Vec::new();
-    for text in &texts {
-        for changed in [
-            format!("{text}9"),
-            format!("{text}0"),
-            format!("0{text}"),
-            format!(" {text}"),
-            format!("{text} "),
-            format!("-{text}"),
-            format!("{text}\u{0}"),
-            text.to_uppercase(),
-            String::new(),
-            " ".to_owned(),
-        ] {
-            mutated.push(changed);
-        }
-    }
-    texts.extend(mutated);
-    texts.sort();
-    texts.dedup();
-    values.extend(texts.into_iter().map(Value::String));
-    values
 }
 
 /// The request body schemas of the document's operations, with their ids.
@@ -312,8 +153,17 @@ async fn world(app: &TestApp) -> anyhow::Result<World> {
     .await?
     .json::<Value>()
     .await?;
+    let endpoint = post_json(
+        app,
+        "/webhook-endpoints",
+        &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.paid"]}),
+    )
+    .await?
+    .json::<Value>()
+    .await?;
     let id = |v: &Value| v["id"].as_i64().unwrap_or_default();
     Ok(World {
+        endpoint: id(&endpoint),
         user: id(&set.user),
         plan: id(&set.plan),
         subscription: id(&set.subscription),
@@ -384,25 +234,36 @@ pub async fn parameter_rules_agree_with_the_server(db: TestDatabase) -> anyhow::
         .json()
         .await?;
     let w = world(&app).await?;
-    let mut rules: BTreeMap<(String, String), Value> = BTreeMap::new();
-    for item in document["paths"]
-        .as_object()
-        .into_iter()
-        .flat_map(|p| p.values())
-    {
-        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+    // (location, name) → (schema, a GET path without parameters that takes it).
+    let mut rules: BTreeMap<(String, String), (Value, String)> = BTreeMap::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let plain_get = method == "get" && !path.contains('{');
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let schema = &parameter["schema"];
                 let location = parameter["in"].as_str().unwrap_or_default();
+                // A reference with rules beside it states two rules at once
+                // (a case status that must also be a delivery status).
+                assert!(
+                    schema.get("$ref").is_none()
+                        || schema.as_object().is_some_and(|s| s.len() == 1),
+                    "{path}: {location} parameter {} has rules beside its $ref: {schema}",
+                    parameter["name"]
+                );
                 if is_constrained(schema) && location != "path" {
                     let name = parameter["name"].as_str().unwrap_or_default();
-                    rules.insert((location.to_owned(), name.to_owned()), schema.clone());
+                    let key = (location.to_owned(), name.to_owned());
+                    if location == "header" || plain_get {
+                        rules.insert(key, (schema.clone(), path.clone()));
+                    } else {
+                        rules.entry(key).or_insert((schema.clone(), String::new()));
+                    }
                 }
             }
         }
     }
     let mut disagreements = Vec::new();
-    for ((location, name), schema) in &rules {
+    for ((location, name), (schema, list)) in &rules {
         for probe in probes(schema) {
             let valid = satisfies(schema, &probe);
             let text = match &probe {
@@ -423,8 +284,8 @@ pub async fn parameter_rules_agree_with_the_server(db: TestDatabase) -> anyhow::
                     .api_client
                     .post(app.url(&format!("/api/v1/invoices/{}/fail", w.invoice)))
                     .header("Idempotency-Key", &text),
-                ("query", _) => {
-                    let mut url = reqwest::Url::parse(&app.url("/api/v1/plans"))?;
+                ("query", _) if !list.is_empty() => {
+                    let mut url = reqwest::Url::parse(&app.url(list))?;
                     url.query_pairs_mut().append_pair(name, &text);
                     app.api_client.get(url)
                 }
@@ -599,6 +460,23 @@ pub async fn links_name_existing_operations(db: TestDatabase) -> anyhow::Result<
     assert!(links_of("create_invoice").contains(&"pay_invoice".to_owned()));
     assert!(links_of("create_invoice").contains(&"refund_invoice".to_owned()));
     assert!(links_of("create_tax").contains(&"list_tax_rates".to_owned()));
+    // A webhook endpoint leads to its deliveries, a delivery to its
+    // attempts and its redelivery.
+    assert!(links_of("create_endpoint").contains(&"list_deliveries".to_owned()));
+    assert_eq!(
+        by_id["create_endpoint"]["responses"]["201"]["links"]["list_deliveries"]["parameters"],
+        json!({"query.endpoint_id": "$response.body#/id"})
+    );
+    let from_deliveries = by_id["list_deliveries"]["responses"]["200"]["links"]
+        .as_object()
+        .map(|l| l.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert_eq!(
+        from_deliveries,
+        ["get_delivery", "redeliver"],
+        "{from_deliveries:?}"
+    );
+    assert!(by_id["list_events"]["responses"]["200"]["links"]["get_event"].is_object());
     assert!(links >= 30, "{links}");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod catalogue_cache;
 mod configuration;
 mod connection_budget;
 mod contract;
+mod contract_probes;
 mod currencies;
 mod cycle;
 mod docs_page;

@@ -73,17 +73,30 @@ async fn events_are_paged_by_cursor_and_filtered(db: TestDatabase) -> anyhow::Re
     let one = get_json(&app, &format!("/events/{}", rest[0]["id"])).await?;
     assert_eq!(one["type"], "user.updated");
 
+    // `resource_id` alone: the resources of every kind with that id.
+    let of_id = get_json(&app, &format!("/events?resource_id={id}")).await?;
+    assert!(
+        of_id["items"]
+            .as_array()
+            .is_some_and(
+                |items| items.iter().all(|e| e["resource"]["id"] == *id) && items.len() >= 3
+            ),
+        "{of_id}"
+    );
     for bad in [
         "/events?type=user.exploded",
+        "/events?type=user.created,%20invoice.paid",
+        "/events?type=",
         "/events?resource_kind=plan",
-        "/events?resource_id=1",
         "/events?limit=0",
-        "/events?after=999999",
         "/events?colour=blue",
     ] {
         let problem = json_with(get(&app, bad).await?, 400).await?;
         assert_eq!(problem["code"], "validation_failed", "{bad}");
     }
+    // Which events exist is state, not input: an unknown cursor is 404.
+    let problem = json_with(get(&app, "/events?after=999999").await?, 404).await?;
+    assert_eq!(problem["code"], "not_found");
     json_with(get(&app, "/events/999999").await?, 404).await?;
     Ok(())
 }

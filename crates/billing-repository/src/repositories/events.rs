@@ -58,7 +58,7 @@ pub struct EventFilter {
     pub types: Vec<EventType>,
     /// Only events of this kind of resource.
     pub resource_kind: Option<ResourceKind>,
-    /// Only events of the resource with this id (with `resource_kind`).
+    /// Only events of resources with this id (of `resource_kind`, if set).
     pub resource_id: Option<i64>,
 }
 
