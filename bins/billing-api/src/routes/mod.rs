@@ -14,6 +14,7 @@ pub mod currencies;
 pub mod events;
 pub mod health;
 pub mod invoices;
+pub mod operation;
 pub mod plans;
 pub mod subscriptions;
 pub mod taxes;
