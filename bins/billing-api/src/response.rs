@@ -161,7 +161,7 @@ pub trait Versioned: Serialize + Sized {
 /// Implements [`Versioned`] for a response type with a `version` field:
 /// its model, and its path with the field that names it in place of `{}`.
 ///
-/// ```ignore
+/// ```text
 /// versioned!(PlanResponse, tarif_plan::Model, "/api/v1/plans/{}", id);
 /// ```
 macro_rules! versioned {

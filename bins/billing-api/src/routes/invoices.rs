@@ -292,12 +292,12 @@ pub async fn refund_invoice(
 /// Runs `fail` or `cancel` (under the request's idempotency key, if any).
 async fn transition(
     state: &AppState,
-    action: KeyedAction,
-    transition: InvoiceAction,
+    request: KeyedAction,
+    action: InvoiceAction,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let run = |id, if_match| billing.transition_invoice(id, transition, if_match);
-    action.run(billing, run, InvoiceResponse::reply).await
+    let run = |id, if_match| billing.transition_invoice(id, action, if_match);
+    request.run(billing, run, InvoiceResponse::reply).await
 }
 
 /// Records a failed payment attempt on a pending invoice (it may still be
@@ -318,9 +318,9 @@ async fn transition(
 )]
 pub async fn fail_invoice(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, InvoiceAction::Fail).await
+    transition(&state, request, InvoiceAction::Fail).await
 }
 
 /// Withdraws a pending or failed invoice.
@@ -340,7 +340,7 @@ pub async fn fail_invoice(
 )]
 pub async fn cancel_invoice(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, InvoiceAction::Cancel).await
+    transition(&state, request, InvoiceAction::Cancel).await
 }

@@ -202,12 +202,12 @@ pub async fn list_subscriptions(
 /// any).
 async fn transition(
     state: &AppState,
-    action: KeyedAction,
-    transition: SubscriptionAction,
+    request: KeyedAction,
+    action: SubscriptionAction,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let run = |id, if_match| billing.transition_subscription(id, transition, if_match);
-    action.run(billing, run, SubscriptionResponse::reply).await
+    let run = |id, if_match| billing.transition_subscription(id, action, if_match);
+    request.run(billing, run, SubscriptionResponse::reply).await
 }
 
 /// Resumes a paused subscription (the paused time is added back). It
@@ -229,9 +229,9 @@ async fn transition(
 )]
 pub async fn activate_subscription(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, SubscriptionAction::Activate).await
+    transition(&state, request, SubscriptionAction::Activate).await
 }
 
 /// Pauses an active subscription.
@@ -251,9 +251,9 @@ pub async fn activate_subscription(
 )]
 pub async fn pause_subscription(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, SubscriptionAction::Pause).await
+    transition(&state, request, SubscriptionAction::Pause).await
 }
 
 /// Cancels a subscription for good.
@@ -273,9 +273,9 @@ pub async fn pause_subscription(
 )]
 pub async fn cancel_subscription(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, SubscriptionAction::Cancel).await
+    transition(&state, request, SubscriptionAction::Cancel).await
 }
 
 /// Marks an active or paused subscription as expired.
@@ -295,7 +295,7 @@ pub async fn cancel_subscription(
 )]
 pub async fn expire_subscription(
     state: web::Data<AppState>,
-    action: KeyedAction,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    transition(&state, action, SubscriptionAction::Expire).await
+    transition(&state, request, SubscriptionAction::Expire).await
 }
