@@ -2,7 +2,8 @@
 //! utoipa ([`ApiDoc`]), and `GET /openapi.json`, which serves it.
 //!
 //! Route authors add their handlers to `paths(...)` and their body types
-//! to `components(schemas(...))`. Every operation under `/api/v1` gets the
+//! to `components(schemas(...))`; problem responses that several
+//! operations share are declared once in [`crate::problem::responses`]. Every operation under `/api/v1` gets the
 //! `bearer` security requirement ([`BearerSecurity`]) and the problems any
 //! request may meet ([`CommonProblems`]) automatically; the input rules
 //! ([`crate::schema_rules`]) and the links of the creations

@@ -32,6 +32,7 @@
 
 pub mod billing;
 pub mod framework;
+pub mod responses;
 
 use std::fmt;
 use std::time::Duration;

@@ -3,7 +3,8 @@
 //! [`ListResponse`], the envelope of every list.
 //!
 //! Single resources carry their `version` as `ETag: "<version>"`; created
-//! ones a `Location` header with their path.
+//! ones a `Location` header with their path. A resource with a version
+//! implements [`Versioned`], which answers both once for all.
 
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
@@ -119,6 +120,66 @@ impl Responder for Reply {
         self.into_response()
     }
 }
+
+/// A resource that carries its `version` (sent as `ETag`) and lives at a
+/// path of its own (sent as `Location` when it is created).
+pub trait Versioned: Serialize + Sized {
+    /// The stored record the resource shows.
+    type Model;
+
+    /// Its version.
+    fn version(&self) -> i32;
+
+    /// Its path, `/api/v1/...`.
+    fn path(&self) -> String;
+
+    /// 200 with the resource of `model` and its `ETag`.
+    ///
+    /// # Errors
+    /// As [`Reply::json`].
+    fn reply(model: Self::Model) -> Result<Reply, ApiError>
+    where
+        Self: From<Self::Model>,
+    {
+        let resource = Self::from(model);
+        Ok(Reply::ok(&resource)?.with_etag(resource.version()))
+    }
+
+    /// 201 with the resource of `model`, its `Location` and its `ETag`.
+    ///
+    /// # Errors
+    /// As [`Reply::created`].
+    fn created(model: Self::Model) -> Result<Reply, ApiError>
+    where
+        Self: From<Self::Model>,
+    {
+        let resource = Self::from(model);
+        Ok(Reply::created(&resource, &resource.path())?.with_etag(resource.version()))
+    }
+}
+
+/// Implements [`Versioned`] for a response type with a `version` field:
+/// its model, and its path with the field that names it in place of `{}`.
+///
+/// ```text
+/// versioned!(PlanResponse, tarif_plan::Model, "/api/v1/plans/{}", id);
+/// ```
+macro_rules! versioned {
+    ($response:ty, $model:ty, $path:literal, $key:ident) => {
+        impl $crate::response::Versioned for $response {
+            type Model = $model;
+
+            fn version(&self) -> i32 {
+                self.version
+            }
+
+            fn path(&self) -> String {
+                format!($path, self.$key)
+            }
+        }
+    };
+}
+pub(crate) use versioned;
 
 /// `"<version>"`: the strong entity tag of a resource's version.
 #[must_use]

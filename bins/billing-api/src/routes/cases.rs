@@ -1,7 +1,7 @@
 //! Support cases: open and list a user's cases (`/users/{id}/cases`), read
 //! and change one (`/cases/{id}`; `closed` is final).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::user_case;
 use billing_domain::enums::CaseStatus;
 use billing_service::{CaseChanges, NewCase};
@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{KeyReused, NoSuchCase, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -84,11 +86,7 @@ pub struct CaseListQuery {
     pub per_page: Option<u64>,
 }
 
-/// 200 with the case and its `ETag`.
-fn ok(case: user_case::Model) -> Result<Reply, ApiError> {
-    let version = case.version;
-    Ok(Reply::ok(&CaseResponse::from(case))?.with_etag(version))
-}
+versioned!(CaseResponse, user_case::Model, "/api/v1/cases/{}", id);
 
 /// Opens a support case for a user (status `open`).
 #[utoipa::path(
@@ -100,32 +98,22 @@ fn ok(case: user_case::Model) -> Result<Reply, ApiError> {
     responses(
         (status = 201, description = "Opened", body = CaseResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
         (status = 409, description = "The user is deleted (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_case(
     state: web::Data<AppState>,
-    request: HttpRequest,
     id: web::Path<i64>,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewCase = body.parse()?;
+    let billing = state.billing();
     let user_id = id.into_inner();
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().open_case(user_id, new),
-        |case| {
-            let location = format!("/api/v1/cases/{}", case.id);
-            let version = case.version;
-            Ok(Reply::created(&CaseResponse::from(case), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let open_case = |new: NewCase| billing.open_case(user_id, new);
+    creation
+        .run(billing, open_case, CaseResponse::created)
+        .await
 }
 
 /// Lists a user's support cases by id, optionally of one status.
@@ -136,7 +124,7 @@ pub async fn create_case(
     params(("id" = i64, Path, description = "The user's id"), CaseListQuery),
     responses(
         (status = 200, description = "A page of cases", body = ListResponse<CaseResponse>),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
     )
 )]
 pub async fn list_cases(
@@ -162,11 +150,11 @@ pub async fn list_cases(
     responses(
         (status = 200, description = "The case", body = CaseResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json"),
+        NoSuchCase,
     )
 )]
 pub async fn get_case(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Reply, ApiError> {
-    ok(state.billing().case(id.into_inner()).await?)
+    CaseResponse::reply(state.billing().case(id.into_inner()).await?)
 }
 
 /// Changes a support case: its status, subject or description.
@@ -179,9 +167,9 @@ pub async fn get_case(state: web::Data<AppState>, id: web::Path<i64>) -> Result<
     responses(
         (status = 200, description = "The changed case", body = CaseResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json"),
+        NoSuchCase,
         (status = 409, description = "The case is closed or its user deleted (`invalid_transition`), or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
     )
 )]
 pub async fn update_case(
@@ -191,8 +179,10 @@ pub async fn update_case(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let changes: CaseChanges = body.parse()?;
-    ok(state
-        .billing()
-        .update_case(id.into_inner(), changes, if_match.0)
-        .await?)
+    CaseResponse::reply(
+        state
+            .billing()
+            .update_case(id.into_inner(), changes, if_match.0)
+            .await?,
+    )
 }

@@ -1,18 +1,20 @@
 //! `/currencies`: list, create, read and change currencies (exchange rates
 //! against the default currency; one currency is the default).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::currency;
 use billing_service::{CurrencyChanges, NewCurrency};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{KeyReused, NoSuchCurrency, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -82,11 +84,12 @@ impl From<currency::Model> for CurrencyResponse {
     }
 }
 
-/// 200 with the currency and its `ETag`.
-fn ok(currency: currency::Model) -> Result<Reply, ApiError> {
-    let version = currency.version;
-    Ok(Reply::ok(&CurrencyResponse::from(currency))?.with_etag(version))
-}
+versioned!(
+    CurrencyResponse,
+    currency::Model,
+    "/api/v1/currencies/{}",
+    code
+);
 
 /// The code in a path, upper-cased; a value that cannot be a currency code
 /// is not looked up (404 at once).
@@ -133,28 +136,18 @@ pub async fn list_currencies(
         (status = 201, description = "Created", body = CurrencyResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The code is taken (`already_exists`); no default currency exists yet, a default would be inactive, or a rebased rate would be out of range (`invalid_transition`); or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_currency(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewCurrency = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().create_currency(new),
-        |currency| {
-            let location = format!("/api/v1/currencies/{}", currency.code);
-            let version = currency.version;
-            Ok(Reply::created(&CurrencyResponse::from(currency), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let billing = state.billing();
+    let create_currency = |new: NewCurrency| billing.create_currency(new);
+    creation
+        .run(billing, create_currency, CurrencyResponse::created)
+        .await
 }
 
 /// Reads a currency by its ISO code (case-insensitive).
@@ -166,7 +159,7 @@ pub async fn create_currency(
     responses(
         (status = 200, description = "The currency", body = CurrencyResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such currency", body = Problem, content_type = "application/problem+json"),
+        NoSuchCurrency,
     )
 )]
 pub async fn get_currency(
@@ -175,7 +168,7 @@ pub async fn get_currency(
 ) -> Result<Reply, ApiError> {
     let code = code_in_path(&code)?;
     let currency = state.billing().currency(&code).await?;
-    ok(currency)
+    CurrencyResponse::reply(currency)
 }
 
 /// Changes a currency's rate, name, symbol, active flag, or makes it the
@@ -189,9 +182,9 @@ pub async fn get_currency(
     responses(
         (status = 200, description = "The changed currency", body = CurrencyResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such currency", body = Problem, content_type = "application/problem+json"),
+        NoSuchCurrency,
         (status = 409, description = "The default would be inactive or no longer a default, or a rebased rate would be out of range (`invalid_transition`); or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
     )
 )]
 pub async fn update_currency(
@@ -206,5 +199,5 @@ pub async fn update_currency(
         .billing()
         .update_currency(&code, changes, if_match.0)
         .await?;
-    ok(currency)
+    CurrencyResponse::reply(currency)
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::problem::responses::NoSuchEvent;
 use crate::problem::{ApiError, Problem};
 use crate::response::Reply;
 use crate::state::AppState;
@@ -205,7 +206,7 @@ pub async fn list_events(
     params(("id" = i64, Path, description = "The event's id")),
     responses(
         (status = 200, description = "The event", body = EventResponse),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        NoSuchEvent,
     )
 )]
 pub async fn get_event(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Reply, ApiError> {

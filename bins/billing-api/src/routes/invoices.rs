@@ -16,11 +16,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::idempotency::{self, KeyHeader, KeyParam, RequiredKeyHeader, RequiredKeyParam};
+use crate::idempotency::{self, KeyParam, RequiredKeyHeader, RequiredKeyParam};
+use crate::problem::responses::{KeyReused, NoSuchInvoice, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest, RawBody};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::{KeyedAction, KeyedCreation};
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -130,16 +132,17 @@ pub struct InvoiceListQuery {
     pub per_page: Option<u64>,
 }
 
-/// 200 with the invoice and its `ETag`.
-fn ok(invoice: user_invoice::Model) -> Result<Reply, ApiError> {
-    let version = invoice.version;
-    Ok(Reply::ok(&InvoiceResponse::from(invoice))?.with_etag(version))
-}
+versioned!(
+    InvoiceResponse,
+    user_invoice::Model,
+    "/api/v1/invoices/{}",
+    id
+);
 
 /// The response to a payment or a refund: the invoice as the payment left
 /// it.
 fn payment_reply(outcome: PaymentOutcome) -> Result<Reply, ApiError> {
-    ok(outcome.invoice)
+    InvoiceResponse::reply(outcome.invoice)
 }
 
 /// Creates a `pending` invoice: the plan's price in the invoice currency
@@ -157,28 +160,18 @@ fn payment_reply(outcome: PaymentOutcome) -> Result<Reply, ApiError> {
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such user, plan, subscription, currency or tax", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The user is deleted or suspended, the subscription is not the user's for this plan, a currency or the tax is inactive or has no rate in force (`invalid_transition`), the Idempotency-Key is in flight, or the records changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_invoice(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewInvoice = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().create_invoice(new),
-        |invoice| {
-            let location = format!("/api/v1/invoices/{}", invoice.id);
-            let version = invoice.version;
-            Ok(Reply::created(&InvoiceResponse::from(invoice), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let billing = state.billing();
+    let create_invoice = |new: NewInvoice| billing.create_invoice(new);
+    creation
+        .run(billing, create_invoice, InvoiceResponse::created)
+        .await
 }
 
 /// Reads an invoice.
@@ -190,14 +183,14 @@ pub async fn create_invoice(
     responses(
         (status = 200, description = "The invoice", body = InvoiceResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+        NoSuchInvoice,
     )
 )]
 pub async fn get_invoice(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<Reply, ApiError> {
-    ok(state.billing().invoice(id.into_inner()).await?)
+    InvoiceResponse::reply(state.billing().invoice(id.into_inner()).await?)
 }
 
 /// Lists a user's invoices by id, optionally of one status.
@@ -208,7 +201,7 @@ pub async fn get_invoice(
     params(("id" = i64, Path, description = "The user's id"), InvoiceListQuery),
     responses(
         (status = 200, description = "A page of invoices", body = ListResponse<InvoiceResponse>),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
     )
 )]
 pub async fn list_invoices(
@@ -237,10 +230,10 @@ pub async fn list_invoices(
     responses(
         (status = 200, description = "The paid invoice (a replay carries `Idempotent-Replayed: true`)", body = InvoiceResponse,
             headers(("ETag" = String, description = "Its new version"), ("Idempotent-Replayed" = String, description = "`true` on a replay"))),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+        NoSuchInvoice,
         (status = 409, description = "Already paid, cancelled, refunded or expired (`invalid_transition`), another request holds the invoice (`locked`), or the key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn pay_invoice(
@@ -272,10 +265,10 @@ pub async fn pay_invoice(
     responses(
         (status = 200, description = "The refunded invoice (a replay carries `Idempotent-Replayed: true`)", body = InvoiceResponse,
             headers(("ETag" = String, description = "Its new version"), ("Idempotent-Replayed" = String, description = "`true` on a replay"))),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+        NoSuchInvoice,
         (status = 409, description = "Not paid (`invalid_transition`), another request holds the invoice (`locked`), or the key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn refund_invoice(
@@ -299,21 +292,12 @@ pub async fn refund_invoice(
 /// Runs `fail` or `cancel` (under the request's idempotency key, if any).
 async fn transition(
     state: &AppState,
-    request: &HttpRequest,
-    id: i64,
+    request: KeyedAction,
     action: InvoiceAction,
-    if_match: IfMatch,
-    key: &KeyHeader,
-    body: &RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(request, key, &body.0)?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().transition_invoice(id, action, if_match.0),
-        ok,
-    )
-    .await
+    let billing = state.billing();
+    let run = |id, if_match| billing.transition_invoice(id, action, if_match);
+    request.run(billing, run, InvoiceResponse::reply).await
 }
 
 /// Records a failed payment attempt on a pending invoice (it may still be
@@ -326,22 +310,17 @@ async fn transition(
     responses(
         (status = 200, description = "The failed invoice", body = InvoiceResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+        NoSuchInvoice,
         (status = 409, description = "Not pending (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn fail_invoice(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = InvoiceAction::Fail;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, InvoiceAction::Fail).await
 }
 
 /// Withdraws a pending or failed invoice.
@@ -353,20 +332,15 @@ pub async fn fail_invoice(
     responses(
         (status = 200, description = "The cancelled invoice", body = InvoiceResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+        NoSuchInvoice,
         (status = 409, description = "Paid, refunded or cancelled already (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn cancel_invoice(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = InvoiceAction::Cancel;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, InvoiceAction::Cancel).await
 }

@@ -6,6 +6,14 @@
 //! response DTO of the module, or an [`ApiError`](crate::ApiError) through
 //! the one mapping of [`crate::problem::billing`].
 //!
+//! What routes share is written once: a versioned resource answers with
+//! its `ETag` (and, created, its `Location`) through
+//! [`Versioned`](crate::response::Versioned); creations and actions on a
+//! resource run under the request's `Idempotency-Key` through
+//! [`operation`]; the problem responses several operations document alike
+//! are named from [`crate::problem::responses`] in their
+//! `#[utoipa::path]`.
+//!
 //! `/metrics` lives in [`crate::metrics`] and `/openapi.json` in
 //! [`crate::openapi`], next to what they render.
 
@@ -14,6 +22,7 @@ pub mod currencies;
 pub mod events;
 pub mod health;
 pub mod invoices;
+pub mod operation;
 pub mod plans;
 pub mod subscriptions;
 pub mod taxes;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::tarif_plan;
 use billing_domain::enums::BillingPeriod;
 use billing_service::{NewPlan, PlanChanges, PlanRef};
@@ -11,11 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{KeyReused, NoSuchPlan, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -118,11 +120,7 @@ pub struct PlanListQuery {
     pub per_page: Option<u64>,
 }
 
-/// 200 with the plan and its `ETag`.
-fn ok(plan: tarif_plan::Model) -> Result<Reply, ApiError> {
-    let version = plan.version;
-    Ok(Reply::ok(&PlanResponse::from(plan))?.with_etag(version))
-}
+versioned!(PlanResponse, tarif_plan::Model, "/api/v1/plans/{}", id);
 
 /// Lists the active plans (all with `include_inactive=true`) by
 /// `sort_order`.
@@ -162,28 +160,18 @@ pub async fn list_plans(
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "The currency of `price` is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken (`already_exists`); a currency is inactive or unknown in `prices`, or a price has more decimals than its currency's minor units (`invalid_transition`); or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_plan(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewPlan = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().create_plan(new),
-        |plan| {
-            let location = format!("/api/v1/plans/{}", plan.id);
-            let version = plan.version;
-            Ok(Reply::created(&PlanResponse::from(plan), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let billing = state.billing();
+    let create_plan = |new: NewPlan| billing.create_plan(new);
+    creation
+        .run(billing, create_plan, PlanResponse::created)
+        .await
 }
 
 /// Reads a plan by id (digits) or by slug.
@@ -195,7 +183,7 @@ pub async fn create_plan(
     responses(
         (status = 200, description = "The plan", body = PlanResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such plan", body = Problem, content_type = "application/problem+json"),
+        NoSuchPlan,
     )
 )]
 pub async fn get_plan(
@@ -213,7 +201,7 @@ pub async fn get_plan(
             return Err(ApiError::not_found(format!("plan {slug:?} not found")));
         }
     }
-    ok(state.billing().plan(&plan).await?)
+    PlanResponse::reply(state.billing().plan(&plan).await?)
 }
 
 /// Changes a plan (prices, currency, features, activity …).
@@ -228,7 +216,7 @@ pub async fn get_plan(
             headers(("ETag" = String, description = "Its new version"))),
         (status = 404, description = "No such plan, or the currency of `price` is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken (`already_exists`); a currency is inactive or unknown in `prices`, or a price has more decimals than its currency's minor units (`invalid_transition`); or the plan changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
     )
 )]
 pub async fn update_plan(
@@ -238,8 +226,10 @@ pub async fn update_plan(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let changes: PlanChanges = body.parse()?;
-    ok(state
-        .billing()
-        .update_plan(id.into_inner(), changes, if_match.0)
-        .await?)
+    PlanResponse::reply(
+        state
+            .billing()
+            .update_plan(id.into_inner(), changes, if_match.0)
+            .await?,
+    )
 }

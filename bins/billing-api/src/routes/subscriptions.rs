@@ -6,7 +6,7 @@
 //! expired`, `paused → active | cancelled | expired`; any other transition
 //! is 409 `invalid_transition` and writes nothing.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::subscription;
 use billing_domain::enums::SubscriptionStatus;
 use billing_service::{NewSubscription, SubscriptionAction};
@@ -14,10 +14,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{
+    KeyReused, NoSuchSubscription, NoSuchUser, TransitionRefused, VersionMismatch,
+};
 use crate::problem::{ApiError, Problem};
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery, RawBody};
-use crate::response::{ListResponse, Reply};
+use crate::request::{IfMatchHeader, PageQuery};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::{KeyedAction, KeyedCreation};
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -114,11 +118,12 @@ impl From<subscription::Model> for SubscriptionResponse {
     }
 }
 
-/// 200 with the subscription and its `ETag`.
-fn ok(subscription: subscription::Model) -> Result<Reply, ApiError> {
-    let version = subscription.version;
-    Ok(Reply::ok(&SubscriptionResponse::from(subscription))?.with_etag(version))
-}
+versioned!(
+    SubscriptionResponse,
+    subscription::Model,
+    "/api/v1/subscriptions/{}",
+    id
+);
 
 /// Subscribes a user to an active plan: a `pending` subscription, which
 /// the first payment of an invoice for it activates.
@@ -133,31 +138,18 @@ fn ok(subscription: subscription::Model) -> Result<Reply, ApiError> {
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 404, description = "No such user or plan", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The user is deleted or suspended, or the plan is not offered (`invalid_transition`), or the Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_subscription(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewSubscription = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().subscribe(new),
-        |subscription| {
-            let location = format!("/api/v1/subscriptions/{}", subscription.id);
-            let version = subscription.version;
-            Ok(
-                Reply::created(&SubscriptionResponse::from(subscription), &location)?
-                    .with_etag(version),
-            )
-        },
-    )
-    .await
+    let billing = state.billing();
+    let subscribe = |new: NewSubscription| billing.subscribe(new);
+    creation
+        .run(billing, subscribe, SubscriptionResponse::created)
+        .await
 }
 
 /// Reads a subscription, with `is_valid` and `days_remaining` as of now.
@@ -169,14 +161,14 @@ pub async fn create_subscription(
     responses(
         (status = 200, description = "The subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
+        NoSuchSubscription,
     )
 )]
 pub async fn get_subscription(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<Reply, ApiError> {
-    ok(state.billing().subscription(id.into_inner()).await?)
+    SubscriptionResponse::reply(state.billing().subscription(id.into_inner()).await?)
 }
 
 /// Lists a user's subscriptions by id.
@@ -187,7 +179,7 @@ pub async fn get_subscription(
     params(("id" = i64, Path, description = "The user's id"), PageQuery),
     responses(
         (status = 200, description = "A page of subscriptions", body = ListResponse<SubscriptionResponse>),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
     )
 )]
 pub async fn list_subscriptions(
@@ -210,23 +202,12 @@ pub async fn list_subscriptions(
 /// any).
 async fn transition(
     state: &AppState,
-    request: &HttpRequest,
-    id: i64,
+    request: KeyedAction,
     action: SubscriptionAction,
-    if_match: IfMatch,
-    key: &KeyHeader,
-    body: &RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(request, key, &body.0)?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state
-            .billing()
-            .transition_subscription(id, action, if_match.0),
-        ok,
-    )
-    .await
+    let billing = state.billing();
+    let run = |id, if_match| billing.transition_subscription(id, action, if_match);
+    request.run(billing, run, SubscriptionResponse::reply).await
 }
 
 /// Resumes a paused subscription (the paused time is added back). It
@@ -240,22 +221,17 @@ async fn transition(
     responses(
         (status = 200, description = "The resumed subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
+        NoSuchSubscription,
         (status = 409, description = "Not paused (`invalid_transition`: pending and active subscriptions gain time only by a paid invoice), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn activate_subscription(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = SubscriptionAction::Activate;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, SubscriptionAction::Activate).await
 }
 
 /// Pauses an active subscription.
@@ -267,22 +243,17 @@ pub async fn activate_subscription(
     responses(
         (status = 200, description = "The paused subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from its state (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        NoSuchSubscription,
+        TransitionRefused,
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn pause_subscription(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = SubscriptionAction::Pause;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, SubscriptionAction::Pause).await
 }
 
 /// Cancels a subscription for good.
@@ -294,22 +265,17 @@ pub async fn pause_subscription(
     responses(
         (status = 200, description = "The cancelled subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from its state (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        NoSuchSubscription,
+        TransitionRefused,
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn cancel_subscription(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = SubscriptionAction::Cancel;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, SubscriptionAction::Cancel).await
 }
 
 /// Marks an active or paused subscription as expired.
@@ -321,20 +287,15 @@ pub async fn cancel_subscription(
     responses(
         (status = 200, description = "The expired subscription", body = SubscriptionResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed from its state (`invalid_transition`), changed concurrently too often (`locked`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        NoSuchSubscription,
+        TransitionRefused,
+        VersionMismatch,
+        KeyReused,
     )
 )]
 pub async fn expire_subscription(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-    key: KeyHeader,
-    body: RawBody,
+    request: KeyedAction,
 ) -> Result<HttpResponse, ApiError> {
-    let action = SubscriptionAction::Expire;
-    transition(&state, &request, *id, action, if_match, &key, &body).await
+    transition(&state, request, SubscriptionAction::Expire).await
 }

@@ -2,18 +2,20 @@
 //! history (a new rate closes the open historical rate and opens a new
 //! one).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::{tax, tax_rate};
 use billing_service::{NewTax, TaxChanges};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{KeyReused, Locked, NoSuchTax, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -110,11 +112,7 @@ impl From<tax_rate::Model> for TaxRateResponse {
     }
 }
 
-/// 200 with the tax and its `ETag`.
-fn ok(tax: tax::Model) -> Result<Reply, ApiError> {
-    let version = tax.version;
-    Ok(Reply::ok(&TaxResponse::from(tax))?.with_etag(version))
-}
+versioned!(TaxResponse, tax::Model, "/api/v1/taxes/{}", id);
 
 /// Lists the taxes by id.
 #[utoipa::path(
@@ -144,28 +142,18 @@ pub async fn list_taxes(
         (status = 201, description = "Created", body = TaxResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The code is taken (`already_exists`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_tax(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewTax = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().create_tax(new),
-        |tax| {
-            let location = format!("/api/v1/taxes/{}", tax.id);
-            let version = tax.version;
-            Ok(Reply::created(&TaxResponse::from(tax), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let billing = state.billing();
+    let create_tax = |new: NewTax| billing.create_tax(new);
+    creation
+        .run(billing, create_tax, TaxResponse::created)
+        .await
 }
 
 /// Reads a tax.
@@ -177,11 +165,11 @@ pub async fn create_tax(
     responses(
         (status = 200, description = "The tax", body = TaxResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such tax", body = Problem, content_type = "application/problem+json"),
+        NoSuchTax,
     )
 )]
 pub async fn get_tax(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Reply, ApiError> {
-    ok(state.billing().tax(id.into_inner()).await?)
+    TaxResponse::reply(state.billing().tax(id.into_inner()).await?)
 }
 
 /// Changes a tax; a new `rate` closes the open historical rate now and
@@ -195,9 +183,9 @@ pub async fn get_tax(state: web::Data<AppState>, id: web::Path<i64>) -> Result<R
     responses(
         (status = 200, description = "The changed tax", body = TaxResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such tax", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        NoSuchTax,
+        Locked,
+        VersionMismatch,
     )
 )]
 pub async fn update_tax(
@@ -207,10 +195,12 @@ pub async fn update_tax(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let changes: TaxChanges = body.parse()?;
-    ok(state
-        .billing()
-        .update_tax(id.into_inner(), changes, if_match.0)
-        .await?)
+    TaxResponse::reply(
+        state
+            .billing()
+            .update_tax(id.into_inner(), changes, if_match.0)
+            .await?,
+    )
 }
 
 /// The rate history of a tax, newest first.
@@ -221,7 +211,7 @@ pub async fn update_tax(
     params(("id" = i64, Path, description = "The tax's id"), PageQuery),
     responses(
         (status = 200, description = "A page of the rate history, newest first", body = ListResponse<TaxRateResponse>),
-        (status = 404, description = "No such tax", body = Problem, content_type = "application/problem+json"),
+        NoSuchTax,
     )
 )]
 pub async fn list_tax_rates(

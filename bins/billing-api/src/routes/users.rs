@@ -3,7 +3,7 @@
 //! they can be erased on their own. A user's password hash never leaves
 //! the server.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use billing_domain::entities::{user, user_details};
 use billing_domain::enums::{UserRole, UserStatus};
 use billing_service::{NewUser, UserChanges, UserDetailsInput};
@@ -11,10 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::idempotency::KeyParam;
+use crate::problem::responses::{KeyReused, Locked, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
-use crate::response::{ListResponse, Reply};
+use crate::response::{ListResponse, Reply, Versioned, versioned};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -136,6 +138,13 @@ impl From<user_details::Model> for UserDetailsResponse {
     }
 }
 
+versioned!(
+    UserDetailsResponse,
+    user_details::Model,
+    "/api/v1/users/{}/details",
+    user_id
+);
+
 /// `?status=&role=&page=&per_page=` of `GET /users`.
 #[derive(Clone, Copy, Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -154,11 +163,7 @@ pub struct UserListQuery {
     pub per_page: Option<u64>,
 }
 
-/// 200 with the user and its `ETag`.
-fn ok(user: user::Model) -> Result<Reply, ApiError> {
-    let version = user.version;
-    Ok(Reply::ok(&UserResponse::from(user))?.with_etag(version))
-}
+versioned!(UserResponse, user::Model, "/api/v1/users/{}", id);
 
 /// Registers a user (status `pending`); only an argon2id hash of the
 /// password is kept.
@@ -172,28 +177,18 @@ fn ok(user: user::Model) -> Result<Reply, ApiError> {
         (status = 201, description = "Registered", body = UserResponse,
             headers(("Location" = String, description = "Its path"), ("ETag" = String, description = "Its version"))),
         (status = 409, description = "The e-mail is taken (`already_exists`), or the key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyReused,
     )
 )]
 pub async fn create_user(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewUser = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().register_user(new),
-        |user| {
-            let location = format!("/api/v1/users/{}", user.id);
-            let version = user.version;
-            Ok(Reply::created(&UserResponse::from(user), &location)?.with_etag(version))
-        },
-    )
-    .await
+    let billing = state.billing();
+    let register_user = |new: NewUser| billing.register_user(new);
+    creation
+        .run(billing, register_user, UserResponse::created)
+        .await
 }
 
 /// Lists users by id, optionally of one status and role.
@@ -226,11 +221,11 @@ pub async fn list_users(
     responses(
         (status = 200, description = "The user", body = UserResponse,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
     )
 )]
 pub async fn get_user(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Reply, ApiError> {
-    ok(state.billing().user(id.into_inner()).await?)
+    UserResponse::reply(state.billing().user(id.into_inner()).await?)
 }
 
 /// Changes a user's status, role or e-mail. `deleted` erases the user as
@@ -245,9 +240,9 @@ pub async fn get_user(state: web::Data<AppState>, id: web::Path<i64>) -> Result<
     responses(
         (status = 200, description = "The changed user", body = UserResponse,
             headers(("ETag" = String, description = "Its new version"))),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
         (status = 409, description = "The e-mail is taken (`already_exists`), the user is deleted (`invalid_transition`) or changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
     )
 )]
 pub async fn update_user(
@@ -257,10 +252,12 @@ pub async fn update_user(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let changes: UserChanges = body.parse()?;
-    ok(state
-        .billing()
-        .update_user(id.into_inner(), changes, if_match.0)
-        .await?)
+    UserResponse::reply(
+        state
+            .billing()
+            .update_user(id.into_inner(), changes, if_match.0)
+            .await?,
+    )
 }
 
 /// Deletes a user: status `deleted`, e-mail and password replaced by
@@ -275,9 +272,9 @@ pub async fn update_user(
     params(("id" = i64, Path, description = "The user's id"), IfMatchHeader),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
+        Locked,
+        VersionMismatch,
     )
 )]
 pub async fn delete_user(
@@ -292,12 +289,6 @@ pub async fn delete_user(
     Ok(Reply::no_content())
 }
 
-/// 200 with the details and their `ETag`.
-fn details_ok(details: user_details::Model) -> Result<Reply, ApiError> {
-    let version = details.version;
-    Ok(Reply::ok(&UserDetailsResponse::from(details))?.with_etag(version))
-}
-
 /// Stores a user's personal details, replacing the old ones as a whole.
 #[utoipa::path(
     put,
@@ -308,9 +299,9 @@ fn details_ok(details: user_details::Model) -> Result<Reply, ApiError> {
     responses(
         (status = 200, description = "The stored details", body = UserDetailsResponse,
             headers(("ETag" = String, description = "Their version"))),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
         (status = 409, description = "The user is deleted (`invalid_transition`) or the details changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        VersionMismatch,
     )
 )]
 pub async fn put_user_details(
@@ -320,7 +311,7 @@ pub async fn put_user_details(
     body: JsonBody,
 ) -> Result<Reply, ApiError> {
     let input: UserDetailsInput = body.parse()?;
-    details_ok(
+    UserDetailsResponse::reply(
         state
             .billing()
             .put_user_details(id.into_inner(), input, if_match.0)
@@ -344,7 +335,7 @@ pub async fn get_user_details(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<Reply, ApiError> {
-    details_ok(state.billing().user_details(id.into_inner()).await?)
+    UserDetailsResponse::reply(state.billing().user_details(id.into_inner()).await?)
 }
 
 /// Erases a user's personal details (invoices are kept). Erasing absent
@@ -356,9 +347,9 @@ pub async fn get_user_details(
     params(("id" = i64, Path, description = "The user's id"), IfMatchHeader),
     responses(
         (status = 204, description = "Erased"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently too often (`locked`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (`current_version` tells which)", body = Problem, content_type = "application/problem+json"),
+        NoSuchUser,
+        Locked,
+        VersionMismatch,
     )
 )]
 pub async fn delete_user_details(

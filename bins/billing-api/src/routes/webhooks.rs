@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::idempotency::{self, KeyHeader, KeyParam};
+use crate::problem::responses::{KeyInFlight, KeyReused, NoSuchDelivery, NoSuchEndpoint};
 use crate::problem::{ApiError, Problem};
 use crate::request::{JsonBody, PageRequest, RawBody};
 use crate::response::{ListResponse, Reply};
 use crate::routes::events::{CursorPage, limit};
+use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
 
 /// Registers the routes of this module.
@@ -241,30 +243,24 @@ pub struct DeliveryListQuery {
         (status = 201, description = "Registered; `secret` is shown only here", body = EndpointResponse,
             headers(("Location" = String, description = "Its path"))),
         (status = 400, description = "A URL that is not http(s), or an unknown event type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        KeyInFlight,
+        KeyReused,
     )
 )]
 pub async fn create_endpoint(
     state: web::Data<AppState>,
-    request: HttpRequest,
-    key: KeyHeader,
-    body: JsonBody,
+    creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::optional_key(&request, &key, body.bytes())?;
-    let new: NewWebhookEndpoint = body.parse()?;
-    idempotency::run(
-        state.billing(),
-        key.as_ref(),
-        state.billing().create_webhook_endpoint(new),
-        |created| {
+    let billing = state.billing();
+    let create = |new: NewWebhookEndpoint| billing.create_webhook_endpoint(new);
+    creation
+        .run(billing, create, |created| {
             let location = format!("/api/v1/webhook-endpoints/{}", created.endpoint.id);
             let mut response = EndpointResponse::from(created.endpoint);
             response.secret = Some(created.secret);
             Reply::created(&response, &location)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// Lists the webhook endpoints by id.
@@ -297,7 +293,7 @@ pub async fn list_endpoints(
     params(("id" = i64, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The endpoint", body = EndpointResponse),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        NoSuchEndpoint,
     )
 )]
 pub async fn get_endpoint(
@@ -318,7 +314,7 @@ pub async fn get_endpoint(
     responses(
         (status = 200, description = "The changed endpoint", body = EndpointResponse),
         (status = 400, description = "A status other than `enabled` or `disabled`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        NoSuchEndpoint,
     )
 )]
 pub async fn update_endpoint(
@@ -351,7 +347,7 @@ pub async fn update_endpoint(
     params(("id" = i64, Path, description = "The endpoint's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        NoSuchEndpoint,
     )
 )]
 pub async fn delete_endpoint(
@@ -422,7 +418,7 @@ pub async fn list_deliveries(
     params(("id" = i64, Path, description = "The delivery's id")),
     responses(
         (status = 200, description = "The delivery and its attempts", body = DeliveryResponse),
-        (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
+        NoSuchDelivery,
     )
 )]
 pub async fn get_delivery(
@@ -444,9 +440,9 @@ pub async fn get_delivery(
     params(("id" = i64, Path, description = "The delivery's id"), KeyParam),
     responses(
         (status = 200, description = "Queued again", body = DeliveryResponse),
-        (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        NoSuchDelivery,
+        KeyInFlight,
+        KeyReused,
     )
 )]
 pub async fn redeliver(
