@@ -4,10 +4,10 @@
 //! reports throughput, latency, errors, the API's peak memory and the
 //! PostgreSQL and Redis work per request, as markdown.
 //!
-//! By job: `run` (and `target`, per target) starts the instances and drives the scenarios,
-//! `measure` collects the figures (latency, CPU from `/proc`,
-//! `pg_stat_database`, Redis `INFO commandstats`, the catalogue cache) and
-//! `report` turns them into the markdown, with pure renderers.
+//! By job: `run` (and `target`, per target) starts the instances and
+//! drives the scenarios, `measure` collects the figures (latency, CPU from
+//! `/proc`, `pg_stat_database`, Redis `INFO commandstats`, the catalogue
+//! cache) and `report` turns them into the markdown, with pure renderers.
 
 use std::path::PathBuf;
 use std::time::Duration;

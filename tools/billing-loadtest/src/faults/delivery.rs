@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{
-    Criterion, DATABASE, Env, FaultOptions, FaultScenario, Verdict, criterion, render, secs,
-};
+use super::env::Env;
+use super::run::{Record, finish};
+use super::{Criterion, DATABASE, FaultOptions, FaultScenario, Verdict, criterion, secs};
 use crate::chains::lifecycle;
 use crate::client::{ApiClient, id_of};
-use crate::invariants::{self, Acks, Snapshot};
+use crate::invariants::Snapshot;
 use crate::load::Sample;
 use crate::process;
 use crate::receiver::{Inbox, Receipt, Receiver};
@@ -116,7 +116,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         ),
     )];
     tokio::time::sleep(options.before).await;
-    let (killed, sender_kills) = kill_senders(
+    let kills = kill_senders(
         &mut env,
         receiver.inbox(),
         kills,
@@ -134,17 +134,62 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
     let stopped_rx = receiver.inbox().elapsed();
     timeline.push((stopped, "load stopped".into()));
 
+    let after = After {
+        endpoint_id,
+        kills,
+        stopped_rx,
+    };
+    let (mut criteria, figures) = judge_after(
+        &mut env,
+        &options,
+        (&receiver, &mut expected),
+        &after,
+        (origin, &mut timeline),
+    )
+    .await?;
+    criteria.push(survivors_run(&mut env, &after.kills.0));
+    let notes = vec![format!(
+        "figures: {figures}; {} lifecycle chains paid, {} load payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
+        chains.iter().filter(|s| s.outcome.is(200)).count(),
+        pay.samples.len(),
+        read.samples.len(),
+        receiver.inbox().before_secret(),
+    )];
+    let samples: Vec<Sample> = pay.samples.into_iter().chain(chains).collect();
+    let record = Record {
+        timeline,
+        criteria,
+        notes,
+        samples,
+    };
+    finish(scenario, &options, &mut env, &before, record).await
+}
+
+/// What the judging after the load needs of the run.
+struct After {
+    endpoint_id: i64,
+    /// The instances killed, and how many kills hit a sender mid-request.
+    kills: (Vec<usize>, usize),
+    /// When the load stopped, on the receiver's clock.
+    stopped_rx: Duration,
+}
+
+/// After the load: waits (bounded) on a survivor until the deliveries
+/// settle, counts what the receiver got, and judges; the criteria and the
+/// figures of the counts.
+async fn judge_after(
+    env: &mut Env,
+    options: &FaultOptions,
+    (receiver, expected): (&Receiver, &mut Expected),
+    after: &After,
+    (origin, timeline): (Instant, &mut Vec<(Duration, String)>),
+) -> Result<(Vec<Criterion>, String)> {
+    let (killed, sender_kills) = (&after.kills.0, after.kills.1);
     let alive = (0..env.apis.len())
         .find(|i| !killed.contains(i))
         .context("no instance left")?;
     let survivor = ApiClient::new(env.apis[alive].base(), &env.token)?;
-    let settled = settle(
-        &survivor,
-        receiver.inbox(),
-        &mut expected,
-        options.settle_limit,
-    )
-    .await?;
+    let settled = settle(&survivor, receiver.inbox(), expected, options.settle_limit).await?;
     timeline.push((
         origin.elapsed(),
         match settled {
@@ -152,57 +197,35 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
             None => format!("not settled within {} s", secs(options.settle_limit)),
         },
     ));
-    let settle_secs = settled;
-
     let failed = survivor
         .get(&format!(
-            "/webhook-deliveries?endpoint_id={endpoint_id}&status=failed&limit=100"
+            "/webhook-deliveries?endpoint_id={}&status=failed&limit=100",
+            after.endpoint_id
         ))
         .await?["items"]
         .as_array()
         .map_or(0, Vec::len);
     let count = Count::of(&expected.events, &receiver.inbox().receipts());
-    let lag = count
-        .last_first
-        .map_or("-".to_owned(), |at| secs(at.saturating_sub(stopped_rx)));
-    let mut criteria = judge(
+    let lag = count.last_first.map_or("-".to_owned(), |at| {
+        secs(at.saturating_sub(after.stopped_rx))
+    });
+    let criteria = judge(
         &count,
         (sender_kills, killed.len()),
         receiver.inbox().refused(),
-        (settle_secs, options.settle_limit),
+        (settled, options.settle_limit),
         failed,
     );
-    criteria.push(survivors_run(&mut env, &killed));
-    let notes = vec![format!(
-        "figures: {} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it); \
-             {} lifecycle chains paid, {} load payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
+    let figures = format!(
+        "{} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it)",
         count.events,
         count.received,
         count.requests,
         count.duplicates,
         count.lost.len(),
-        settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
-        chains.iter().filter(|s| s.outcome.is(200)).count(),
-        pay.samples.len(),
-        read.samples.len(),
-        receiver.inbox().before_secret(),
-    )];
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let samples: Vec<Sample> = pay.samples.into_iter().chain(chains).collect();
-    let acks = Acks::from_samples(&samples);
-    let checks = invariants::check_all(&env.pg, DATABASE, &acks, &before)?;
-    let pass = criteria.iter().all(|c| c.ok) && checks.iter().all(|c| c.ok);
-    let report = render(
-        scenario, &options, &env, &timeline, &criteria, &checks, &notes, pass,
+        settled.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
     );
-    if !pass {
-        env.dir.keep();
-    }
-    Ok(Verdict {
-        scenario,
-        pass,
-        report,
-    })
+    Ok((criteria, figures))
 }
 
 /// The scenario's settings: a lighter payment load (delivery must keep up
