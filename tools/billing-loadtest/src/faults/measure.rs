@@ -421,3 +421,128 @@ pub(super) fn judge_retries(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(start_ms: u64, latency_ms: u64, status: u16, target: usize) -> Sample {
+        Sample {
+            start: Duration::from_millis(start_ms),
+            latency: Duration::from_millis(latency_ms),
+            outcome: Outcome::Status(status),
+            target,
+            invoice: Some(i64::try_from(start_ms).unwrap_or(0)),
+            replayed: false,
+            code: None,
+        }
+    }
+
+    fn run(samples: Vec<Sample>) -> LoadRun {
+        LoadRun {
+            samples,
+            ..LoadRun::default()
+        }
+    }
+
+    #[test]
+    fn a_500_on_a_survivor_after_the_kill_fails_it() {
+        // Killed at 1 s: one payment on #0 cut, the survivors answer 200
+        // then one 500; reads from 2 s all 200.
+        let pay = run(vec![
+            sample(900, 200, 200, 0),
+            sample(1_100, 5, 200, 1),
+            sample(1_200, 5, 500, 2),
+        ]);
+        let read = run(vec![sample(1_500, 5, 503, 1), sample(2_100, 5, 200, 2)]);
+        let criteria = judge_kill(&pay, &read, Duration::from_secs(1));
+        assert!(!criteria[0].ok);
+        assert_eq!(
+            criteria[0].detail,
+            "2 payments on the survivors after the kill: 200 ×1, 500 ×1 (1 requests were cut by the kill)"
+        );
+        assert!(criteria[1].ok, "{}", criteria[1].detail);
+        assert_eq!(
+            criteria[1].detail,
+            "1 reads from 1 s after the kill: 200 ×1"
+        );
+    }
+
+    #[test]
+    fn a_retry_finding_the_invoice_paid_passes_only_when_it_is_paid() {
+        let retries = Retries {
+            resolutions: vec![
+                (7, "200".to_owned(), Duration::from_millis(5_600)),
+                (
+                    8,
+                    "409 invalid_transition".to_owned(),
+                    Duration::from_millis(5_700),
+                ),
+            ],
+            ..Retries::default()
+        };
+        let paid = HashSet::from([7, 8]);
+        let options = options_with_ttl(Duration::from_secs(5));
+        let judged = judge_retries(&options, &paid, &retries);
+        assert!(judged.ok, "{judged:?}");
+        assert!(judged.name.contains("after the in-flight TTL (5.000 s)"));
+        assert_eq!(
+            judged.detail,
+            "invoice 7 → 200 at kill + 5.600 s; invoice 8 → 409 invalid_transition at kill + 5.700 s"
+        );
+        let judged = judge_retries(&options, &HashSet::from([7]), &retries);
+        assert!(!judged.ok);
+    }
+
+    fn options_with_ttl(in_flight_ttl: Duration) -> FaultOptions {
+        let s = Duration::from_secs(1);
+        FaultOptions {
+            api_bin: std::path::PathBuf::new(),
+            instances: 3,
+            workers: 1,
+            pay_connections: 1,
+            pay_rate: 1,
+            read_connections: 1,
+            read_rate: 1,
+            before: s,
+            outage: s,
+            after: s,
+            in_flight_ttl,
+            redis_recovery: s,
+            redis_fail_fast: s,
+            db_acquire_timeout: s,
+            postgres_recovery: s,
+            time_limit: s,
+            api_log: String::new(),
+            keep: false,
+            webhook_lease_ttl: s,
+            settle_limit: s,
+        }
+    }
+
+    #[test]
+    fn payments_during_a_redis_outage_must_all_answer_503_fast() {
+        let at = Outage {
+            down: Duration::from_secs(5),
+            restarting: Duration::from_secs(11),
+            up: Duration::from_millis(11_100),
+        };
+        let pay = run(vec![
+            sample(6_000, 3, 503, 0),
+            sample(7_000, 1_500, 503, 1),
+            sample(12_000, 4, 200, 2),
+            sample(17_000, 4, 200, 0),
+        ]);
+        let read = run(vec![sample(6_000, 2, 200, 0)]);
+        let criteria = judge_redis(&options_with_ttl(Duration::from_secs(5)), &pay, &read, at);
+        let oks: Vec<bool> = criteria.iter().map(|c| c.ok).collect();
+        // All 503, but one took 1.5 s (the bound is 1 s).
+        assert_eq!(oks, [true, false, true, true, true], "{criteria:?}");
+        assert_eq!(criteria[0].detail, "2 payments: 503 ×2");
+        assert_eq!(
+            criteria[1].detail,
+            "p99 1500.00 ms over 2 payments in flight during the outage, slowest 1500.00 ms, 0 client time-outs"
+        );
+        assert_eq!(criteria[3].detail, "first 200 0.904 s after Redis answered");
+    }
+}
