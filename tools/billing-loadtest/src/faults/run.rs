@@ -76,8 +76,14 @@ struct Loads {
 }
 
 impl Loads {
-    /// Stops both loads and waits for their samples.
-    async fn stop(self, timeline: &mut Vec<(Duration, String)>) -> Result<(LoadRun, LoadRun)> {
+    /// Lets both loads run `after` more, stops them and waits for their
+    /// samples.
+    async fn stop_after(
+        self,
+        after: Duration,
+        timeline: &mut Vec<(Duration, String)>,
+    ) -> Result<(LoadRun, LoadRun)> {
+        tokio::time::sleep(after).await;
         self.stop.store(true, Ordering::Relaxed);
         let pay = self.pay.await??;
         let read = self.read.await??;
@@ -144,6 +150,61 @@ pub(super) async fn run(scenario: FaultScenario, options: &FaultOptions) -> Resu
     finish(scenario, options, &mut env, &before, record).await
 }
 
+/// The server an outage takes down.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    /// Killed (SIGKILL), started again empty.
+    Redis,
+    /// Stopped (fast shutdown), started again.
+    Postgres,
+}
+
+/// Takes `server` down, starts it again after the outage, lets the load
+/// run `after` more and stops it; the loads' answers and the outage's
+/// times.
+async fn outage(
+    options: &FaultOptions,
+    env: &mut Env,
+    loads: Loads,
+    timeline: &mut Vec<(Duration, String)>,
+    server: Server,
+) -> Result<(LoadRun, LoadRun, Outage)> {
+    let origin = loads.origin;
+    let down = origin.elapsed();
+    match server {
+        Server::Redis => {
+            env.redis.kill();
+            timeline.push((down, "Redis killed (SIGKILL)".into()));
+        }
+        Server::Postgres => {
+            env.postgres.stop()?;
+            timeline.push((down, "PostgreSQL stop -m fast begins".into()));
+            timeline.push((origin.elapsed(), "PostgreSQL stopped".into()));
+        }
+    }
+    tokio::time::sleep(options.outage).await;
+    let restarting = origin.elapsed();
+    let (started, answers) = match server {
+        Server::Redis => {
+            env.redis.start_again().await?;
+            ("Redis started again (empty)", "Redis answers PING")
+        }
+        Server::Postgres => {
+            env.postgres.start_again()?;
+            ("PostgreSQL start begins", "PostgreSQL accepts connections")
+        }
+    };
+    let at = Outage {
+        down,
+        restarting,
+        up: origin.elapsed(),
+    };
+    timeline.push((restarting, started.into()));
+    timeline.push((at.up, answers.into()));
+    let (pay, read) = loads.stop_after(options.after, timeline).await?;
+    Ok((pay, read, at))
+}
+
 /// Kills Redis, starts it again (empty) after the outage, and judges.
 async fn redis_outage(
     options: &FaultOptions,
@@ -151,24 +212,7 @@ async fn redis_outage(
     loads: Loads,
     record: &mut Record,
 ) -> Result<()> {
-    let origin = loads.origin;
-    let timeline = &mut record.timeline;
-    let down = origin.elapsed();
-    env.redis.kill();
-    timeline.push((down, "Redis killed (SIGKILL)".into()));
-    tokio::time::sleep(options.outage).await;
-    let restarting = origin.elapsed();
-    env.redis.start_again().await?;
-    let up = origin.elapsed();
-    timeline.push((restarting, "Redis started again (empty)".into()));
-    timeline.push((up, "Redis answers PING".into()));
-    tokio::time::sleep(options.after).await;
-    let (pay, read) = loads.stop(timeline).await?;
-    let at = Outage {
-        down,
-        restarting,
-        up,
-    };
+    let (pay, read, at) = outage(options, env, loads, &mut record.timeline, Server::Redis).await?;
     record
         .criteria
         .extend(measure::judge_redis(options, &pay, &read, at));
@@ -185,25 +229,8 @@ async fn postgres_restart(
     loads: Loads,
     record: &mut Record,
 ) -> Result<()> {
-    let origin = loads.origin;
     let timeline = &mut record.timeline;
-    let down = origin.elapsed();
-    env.postgres.stop()?;
-    timeline.push((down, "PostgreSQL stop -m fast begins".into()));
-    timeline.push((origin.elapsed(), "PostgreSQL stopped".into()));
-    tokio::time::sleep(options.outage).await;
-    let restarting = origin.elapsed();
-    env.postgres.start_again()?;
-    let up = origin.elapsed();
-    timeline.push((restarting, "PostgreSQL start begins".into()));
-    timeline.push((up, "PostgreSQL accepts connections".into()));
-    tokio::time::sleep(options.after).await;
-    let (pay, read) = loads.stop(timeline).await?;
-    let at = Outage {
-        down,
-        restarting,
-        up,
-    };
+    let (pay, read, at) = outage(options, env, loads, timeline, Server::Postgres).await?;
     record
         .criteria
         .extend(measure::judge_postgres(options, &pay, &read, at));
@@ -254,8 +281,9 @@ async fn kill_instance(
         ),
     ));
     let end = killed + options.after;
-    tokio::time::sleep(end.saturating_sub(origin.elapsed())).await;
-    let (pay, read) = loads.stop(&mut record.timeline).await?;
+    let (pay, read) = loads
+        .stop_after(end.saturating_sub(origin.elapsed()), &mut record.timeline)
+        .await?;
     // Any key marked in doubt after the first round.
     let before_late = retries.done.len();
     retry_in_doubt(options, env, origin, killed, &mut retries).await?;

@@ -53,6 +53,34 @@ fn bare_share(
     )
 }
 
+/// A write's throughput and p99 latency (goal: at least `rate` per
+/// second, p99 at most `p99_ms`); with `share`, a miss says the share of
+/// the rate reached.
+fn rate_goal(
+    target: Target,
+    request: &str,
+    max_conns: usize,
+    cell: &Cell,
+    (rate, p99_ms): (u64, u64),
+    share: bool,
+) -> String {
+    let met = cell.summary.rps >= rate && cell.summary.p99_us <= p99_ms * 1000;
+    format!(
+        "- {}: {request} at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ {rate}, p99 ≤ {p99_ms} ms): {}\n",
+        target.name(),
+        cell.summary.rps,
+        stats::millis(cell.summary.p99_us),
+        if met || !share {
+            self::met(met).to_owned()
+        } else {
+            format!(
+                "MISSED ({} of the rate)",
+                stats::percent(cell.summary.rps, rate)
+            )
+        }
+    )
+}
+
 /// `GET /plans` (≥ 40 % of the bare handler) and `GET /invoices/{id}`
 /// (≥ 20 %).
 fn read_goals(results: &Results, target: Target, max_conns: usize) -> String {
@@ -88,22 +116,7 @@ fn read_goals(results: &Results, target: Target, max_conns: usize) -> String {
 fn write_goals(results: &Results, target: Target, max_conns: usize) -> String {
     let mut out = String::new();
     if let Some(pay) = results.cell(target.name(), Scenario::Pay, max_conns) {
-        let met = pay.summary.rps >= 4000 && pay.summary.p99_us <= 50_000;
-        let _ = writeln!(
-            out,
-            "- {}: pay at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 4000, p99 ≤ 50 ms): {}",
-            target.name(),
-            pay.summary.rps,
-            stats::millis(pay.summary.p99_us),
-            if met {
-                "MET".to_owned()
-            } else {
-                format!(
-                    "MISSED ({} of the rate)",
-                    stats::percent(pay.summary.rps, 4000)
-                )
-            }
-        );
+        out.push_str(&rate_goal(target, "pay", max_conns, pay, (4000, 50), true));
     }
     let counter = ceilings::find(&results.ceilings, ceilings::PGBENCH, max_conns);
     if let (Some(alone), Some(counter)) = (
@@ -120,14 +133,15 @@ fn write_goals(results: &Results, target: Target, max_conns: usize) -> String {
         );
     }
     if let Some(create) = results.cell(target.name(), Scenario::Create, max_conns) {
-        let _ = writeln!(
-            out,
-            "- {}: POST /invoices with batching at {max_conns} connections = {} req/s, p99 {} ms (goal ≥ 2500, p99 ≤ 100 ms): {}",
-            target.name(),
-            create.summary.rps,
-            stats::millis(create.summary.p99_us),
-            met(create.summary.rps >= 2500 && create.summary.p99_us <= 100_000)
-        );
+        let request = "POST /invoices with batching";
+        out.push_str(&rate_goal(
+            target,
+            request,
+            max_conns,
+            create,
+            (2500, 100),
+            false,
+        ));
     }
     out
 }
