@@ -260,9 +260,19 @@ pub fn evaluate(
     before: &Snapshot,
     after: &Snapshot,
 ) -> Vec<Check> {
-    let by_id: HashMap<i64, &InvoiceRow> = invoices.iter().map(|row| (row.id, row)).collect();
-    let mut checks = Vec::new();
+    vec![
+        acknowledged_stored(invoices, acks),
+        acknowledged_once(acks),
+        paid_once(invoices, acks),
+        subscriptions_activated(invoices),
+        numbers_gapless(ranges),
+        versions_forward(before, after),
+    ]
+}
 
+/// Every acknowledged payment is stored: its invoice is paid.
+fn acknowledged_stored(invoices: &[InvoiceRow], acks: &Acks) -> Check {
+    let by_id: HashMap<i64, &InvoiceRow> = invoices.iter().map(|row| (row.id, row)).collect();
     let mut lost = Vec::new();
     for invoice in acks.fresh.keys().chain(acks.replayed.keys()) {
         match by_id.get(invoice) {
@@ -279,7 +289,7 @@ pub fn evaluate(
             .keys()
             .filter(|i| !acks.fresh.contains_key(i))
             .count();
-    checks.push(Check {
+    Check {
         name: "every acknowledged payment is stored (invoice paid)",
         ok: lost.is_empty(),
         detail: if lost.is_empty() {
@@ -287,8 +297,11 @@ pub fn evaluate(
         } else {
             first(&lost)
         },
-    });
+    }
+}
 
+/// No key got two fresh (not replayed) 200s.
+fn acknowledged_once(acks: &Acks) -> Check {
     let mut twice: Vec<String> = acks
         .fresh
         .iter()
@@ -297,7 +310,7 @@ pub fn evaluate(
         .collect();
     twice.sort();
     let replays: u32 = acks.replayed.values().sum();
-    checks.push(Check {
+    Check {
         name: "each payment acknowledged at most once per key (fresh answers)",
         ok: twice.is_empty(),
         detail: if twice.is_empty() {
@@ -308,8 +321,11 @@ pub fn evaluate(
         } else {
             first(&twice)
         },
-    });
+    }
+}
 
+/// Each paid invoice was paid once and completely.
+fn paid_once(invoices: &[InvoiceRow], acks: &Acks) -> Check {
     let paid: Vec<&InvoiceRow> = invoices.iter().filter(|r| is_paid(&r.status)).collect();
     let mut bad_paid: Vec<String> = paid
         .iter()
@@ -323,7 +339,7 @@ pub fn evaluate(
         .collect();
     bad_paid.sort();
     let unacknowledged = paid.iter().filter(|r| !acks.acknowledged(r.id)).count();
-    checks.push(Check {
+    Check {
         name: "each paid invoice was paid once and completely (version 2, or 3 once refunded; paid_at, method, fencing token)",
         ok: bad_paid.is_empty(),
         detail: if bad_paid.is_empty() {
@@ -335,8 +351,11 @@ pub fn evaluate(
         } else {
             first(&bad_paid)
         },
-    });
+    }
+}
 
+/// Each paid invoice activated its subscription once; the others left it pending.
+fn subscriptions_activated(invoices: &[InvoiceRow]) -> Check {
     let mut half_done = Vec::new();
     let mut activated = 0_usize;
     for row in invoices {
@@ -356,7 +375,7 @@ pub fn evaluate(
             ));
         }
     }
-    checks.push(Check {
+    Check {
         name: "each paid invoice activated its subscription exactly once; no half-done payment",
         ok: half_done.is_empty(),
         detail: if half_done.is_empty() {
@@ -364,8 +383,11 @@ pub fn evaluate(
         } else {
             first(&half_done)
         },
-    });
+    }
+}
 
+/// The invoice numbers of each year are 1..=n, n the counter.
+fn numbers_gapless(ranges: &[[i64; 6]]) -> Check {
     let mut gaps = Vec::new();
     for [year, count, distinct, low, high, counter] in ranges {
         if !(count == distinct && *low == 1 && high == count && counter == count) {
@@ -375,7 +397,7 @@ pub fn evaluate(
         }
     }
     let total: i64 = ranges.iter().map(|r| r[1]).sum();
-    checks.push(Check {
+    Check {
         name: "invoice numbers are gapless per year (1..=n, n = invoice_sequence)",
         ok: gaps.is_empty(),
         detail: if gaps.is_empty() {
@@ -383,10 +405,13 @@ pub fn evaluate(
         } else {
             first(&gaps)
         },
-    });
+    }
+}
 
+/// No row's version went backwards and no row vanished.
+fn versions_forward(before: &Snapshot, after: &Snapshot) -> Check {
     let regressions = before.regressions(after);
-    checks.push(Check {
+    Check {
         name: "no row's version went backwards, no row vanished",
         ok: regressions.is_empty(),
         detail: if regressions.is_empty() {
@@ -398,8 +423,7 @@ pub fn evaluate(
         } else {
             first(&regressions)
         },
-    });
-    checks
+    }
 }
 
 #[cfg(test)]

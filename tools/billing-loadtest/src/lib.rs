@@ -3,7 +3,7 @@
 //! Two binaries, both benchmarks rather than tests (they take minutes and
 //! start servers), so they stay out of `cargo test`:
 //!
-//! - `billing-load` ([`bench`]): starts the API and a bare actix-web
+//! - `billing-load` ([`bench`](mod@bench)): starts the API and a bare actix-web
 //!   handler on loopback, prepares data through the HTTP API, runs bounded
 //!   loads (`GET /plans`, `GET /invoices/{id}`, `POST /invoices`,
 //!   `POST /invoices/{id}/pay`) at several connection counts and prints a

@@ -11,7 +11,7 @@
 //! once with a valid signature (none lost), duplicates (allowed: at least
 //! once), and the order of first receipt per resource.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,24 +19,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{
-    Criterion, DATABASE, Env, FaultOptions, FaultScenario, Verdict, criterion, render, secs,
-};
+use super::env::Env;
+use super::run::{Record, finish};
+use super::{Criterion, DATABASE, FaultOptions, FaultScenario, Verdict, criterion, secs};
 use crate::chains::lifecycle;
 use crate::client::{ApiClient, id_of};
-use crate::invariants::{self, Acks, Snapshot};
+use crate::invariants::Snapshot;
 use crate::load::Sample;
 use crate::process;
-use crate::receiver::{Inbox, Receipt, Receiver};
+use crate::receiver::{Inbox, Receiver};
 
-/// An event the endpoint must receive, in publication order.
-#[derive(Clone, Debug)]
-struct Listed {
-    id: i64,
-    kind: String,
-    resource_id: i64,
-    version: i64,
-}
+mod count;
+
+use count::{Count, Listed, judge};
 
 /// The events listed after the registration, read page by page.
 #[derive(Debug, Default)]
@@ -116,7 +111,7 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
         ),
     )];
     tokio::time::sleep(options.before).await;
-    let (killed, sender_kills) = kill_senders(
+    let kills = kill_senders(
         &mut env,
         receiver.inbox(),
         kills,
@@ -134,17 +129,62 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
     let stopped_rx = receiver.inbox().elapsed();
     timeline.push((stopped, "load stopped".into()));
 
+    let after = After {
+        endpoint_id,
+        kills,
+        stopped_rx,
+    };
+    let (mut criteria, figures) = judge_after(
+        &mut env,
+        &options,
+        (&receiver, &mut expected),
+        &after,
+        (origin, &mut timeline),
+    )
+    .await?;
+    criteria.push(survivors_run(&mut env, &after.kills.0));
+    let notes = vec![format!(
+        "figures: {figures}; {} lifecycle chains paid, {} load payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
+        chains.iter().filter(|s| s.outcome.is(200)).count(),
+        pay.samples.len(),
+        read.samples.len(),
+        receiver.inbox().before_secret(),
+    )];
+    let samples: Vec<Sample> = pay.samples.into_iter().chain(chains).collect();
+    let record = Record {
+        timeline,
+        criteria,
+        notes,
+        samples,
+    };
+    finish(scenario, &options, &mut env, &before, record).await
+}
+
+/// What the judging after the load needs of the run.
+struct After {
+    endpoint_id: i64,
+    /// The instances killed, and how many kills hit a sender mid-request.
+    kills: (Vec<usize>, usize),
+    /// When the load stopped, on the receiver's clock.
+    stopped_rx: Duration,
+}
+
+/// After the load: waits (bounded) on a survivor until the deliveries
+/// settle, counts what the receiver got, and judges; the criteria and the
+/// figures of the counts.
+async fn judge_after(
+    env: &mut Env,
+    options: &FaultOptions,
+    (receiver, expected): (&Receiver, &mut Expected),
+    after: &After,
+    (origin, timeline): (Instant, &mut Vec<(Duration, String)>),
+) -> Result<(Vec<Criterion>, String)> {
+    let (killed, sender_kills) = (&after.kills.0, after.kills.1);
     let alive = (0..env.apis.len())
         .find(|i| !killed.contains(i))
         .context("no instance left")?;
     let survivor = ApiClient::new(env.apis[alive].base(), &env.token)?;
-    let settled = settle(
-        &survivor,
-        receiver.inbox(),
-        &mut expected,
-        options.settle_limit,
-    )
-    .await?;
+    let settled = settle(&survivor, receiver.inbox(), expected, options.settle_limit).await?;
     timeline.push((
         origin.elapsed(),
         match settled {
@@ -152,57 +192,35 @@ pub(super) async fn run(options: &FaultOptions) -> Result<Verdict> {
             None => format!("not settled within {} s", secs(options.settle_limit)),
         },
     ));
-    let settle_secs = settled;
-
     let failed = survivor
         .get(&format!(
-            "/webhook-deliveries?endpoint_id={endpoint_id}&status=failed&limit=100"
+            "/webhook-deliveries?endpoint_id={}&status=failed&limit=100",
+            after.endpoint_id
         ))
         .await?["items"]
         .as_array()
         .map_or(0, Vec::len);
     let count = Count::of(&expected.events, &receiver.inbox().receipts());
-    let lag = count
-        .last_first
-        .map_or("-".to_owned(), |at| secs(at.saturating_sub(stopped_rx)));
-    let mut criteria = judge(
+    let lag = count.last_first.map_or("-".to_owned(), |at| {
+        secs(at.saturating_sub(after.stopped_rx))
+    });
+    let criteria = judge(
         &count,
         (sender_kills, killed.len()),
         receiver.inbox().refused(),
-        (settle_secs, options.settle_limit),
+        (settled, options.settle_limit),
         failed,
     );
-    criteria.push(survivors_run(&mut env, &killed));
-    let notes = vec![format!(
-        "figures: {} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it); \
-             {} lifecycle chains paid, {} load payments answered, {} reads; receiver answered {} requests 503 before it knew the secret",
+    let figures = format!(
+        "{} events, {} received, {} requests, {} duplicates, {} lost, settled {} after the load stopped (last new event received {lag} s after it)",
         count.events,
         count.received,
         count.requests,
         count.duplicates,
         count.lost.len(),
-        settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
-        chains.iter().filter(|s| s.outcome.is(200)).count(),
-        pay.samples.len(),
-        read.samples.len(),
-        receiver.inbox().before_secret(),
-    )];
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let samples: Vec<Sample> = pay.samples.into_iter().chain(chains).collect();
-    let acks = Acks::from_samples(&samples);
-    let checks = invariants::check_all(&env.pg, DATABASE, &acks, &before)?;
-    let pass = criteria.iter().all(|c| c.ok) && checks.iter().all(|c| c.ok);
-    let report = render(
-        scenario, &options, &env, &timeline, &criteria, &checks, &notes, pass,
+        settled.map_or("never".to_owned(), |d| format!("{} s", secs(d))),
     );
-    if !pass {
-        env.dir.keep();
-    }
-    Ok(Verdict {
-        scenario,
-        pass,
-        report,
-    })
+    Ok((criteria, figures))
 }
 
 /// The scenario's settings: a lighter payment load (delivery must keep up
@@ -316,149 +334,6 @@ async fn kill_senders(
     (killed, sender_kills)
 }
 
-/// The criteria on the counts.
-fn judge(
-    count: &Count,
-    (sender_kills, kills): (usize, usize),
-    refused: u64,
-    (settle_secs, settle_limit): (Option<Duration>, Duration),
-    failed: usize,
-) -> Vec<Criterion> {
-    vec![
-        criterion(
-            "an instance was killed while it was sending deliveries (the receiver held its requests)",
-            sender_kills > 0,
-            format!("{sender_kills} of {kills} kills hit a sender with requests in flight"),
-        ),
-        criterion(
-            "no event lost: every event listed by GET /events after the registration was received with a valid signature",
-            count.events > 0 && count.lost.is_empty(),
-            count.summary(),
-        ),
-        criterion(
-            "every request carried a valid Billing-Signature",
-            refused == 0,
-            format!("{refused} refused"),
-        ),
-        criterion(
-            "per resource, events were first received in publication order",
-            count.out_of_order.is_empty(),
-            if count.out_of_order.is_empty() {
-                format!("{} resources checked", count.resources)
-            } else {
-                count
-                    .out_of_order
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-        ),
-        criterion(
-            format!(
-                "deliveries settle within {} s of the load's end, none failed",
-                secs(settle_limit)
-            ),
-            settle_secs.is_some() && failed == 0,
-            format!(
-                "settled {} after the load stopped; {failed} deliveries failed",
-                settle_secs.map_or("never".to_owned(), |d| format!("{} s", secs(d)))
-            ),
-        ),
-    ]
-}
-
-/// The counts of a run.
-#[derive(Debug, Default)]
-struct Count {
-    events: usize,
-    received: usize,
-    requests: usize,
-    duplicates: usize,
-    lost: Vec<i64>,
-    resources: usize,
-    out_of_order: Vec<String>,
-    /// When the last listed event was first received (receiver clock).
-    last_first: Option<std::time::Duration>,
-}
-
-impl Count {
-    fn of(expected: &[Listed], receipts: &[Receipt]) -> Self {
-        let mut first: HashMap<i64, usize> = HashMap::new();
-        let mut times: HashMap<i64, usize> = HashMap::new();
-        for (i, receipt) in receipts.iter().enumerate() {
-            first.entry(receipt.event_id).or_insert(i);
-            *times.entry(receipt.event_id).or_default() += 1;
-        }
-        let wanted: HashSet<i64> = expected.iter().map(|e| e.id).collect();
-        let lost: Vec<i64> = expected
-            .iter()
-            .filter(|e| !first.contains_key(&e.id))
-            .map(|e| e.id)
-            .collect();
-        let mut by_resource: BTreeMap<(String, i64), Vec<&Listed>> = BTreeMap::new();
-        for event in expected {
-            by_resource
-                .entry((event.kind.clone(), event.resource_id))
-                .or_default()
-                .push(event);
-        }
-        let mut out_of_order = Vec::new();
-        for ((kind, id), events) in &by_resource {
-            for pair in events.windows(2) {
-                let (a, b) = (pair[0], pair[1]);
-                let in_order = a.version < b.version
-                    && match (first.get(&a.id), first.get(&b.id)) {
-                        (Some(x), Some(y)) => x < y,
-                        _ => true,
-                    };
-                if !in_order {
-                    out_of_order.push(format!(
-                        "{kind} {id}: event {} (v{}) and {} (v{})",
-                        a.id, a.version, b.id, b.version
-                    ));
-                }
-            }
-        }
-        Self {
-            events: expected.len(),
-            received: wanted.iter().filter(|id| first.contains_key(id)).count(),
-            requests: receipts
-                .iter()
-                .filter(|r| wanted.contains(&r.event_id))
-                .count(),
-            duplicates: wanted
-                .iter()
-                .map(|id| times.get(id).copied().unwrap_or(0).saturating_sub(1))
-                .sum(),
-            lost,
-            resources: by_resource.len(),
-            out_of_order,
-            last_first: expected
-                .iter()
-                .filter_map(|e| first.get(&e.id).map(|&i| receipts[i].at))
-                .max(),
-        }
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "{} events, {} received, {} requests, {} duplicates, {} lost{}",
-            self.events,
-            self.received,
-            self.requests,
-            self.duplicates,
-            self.lost.len(),
-            if self.lost.is_empty() {
-                String::new()
-            } else {
-                format!(" (first: {:?})", &self.lost[..self.lost.len().min(10)])
-            }
-        )
-    }
-}
-
 /// Waits until every listed event was received, no delivery of the
 /// endpoint is pending and no new event was listed for 1 s, or `limit`
 /// passes; how long that took.
@@ -515,63 +390,4 @@ async fn pick_sender(inbox: &Inbox, env: &Env, killed: &[usize]) -> (usize, usiz
         .find(|i| !killed.contains(i))
         .unwrap_or(0);
     (index, 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn listed(id: i64, resource_id: i64, version: i64) -> Listed {
-        Listed {
-            id,
-            kind: "invoice".to_owned(),
-            resource_id,
-            version,
-        }
-    }
-
-    fn receipt(event_id: i64, resource_id: i64, version: i64) -> Receipt {
-        Receipt {
-            event_id,
-            resource_kind: "invoice".to_owned(),
-            resource_id,
-            version,
-            at: Duration::from_millis(u64::try_from(event_id).unwrap_or(0)),
-        }
-    }
-
-    #[test]
-    fn counts_lost_duplicates_and_order() {
-        let expected = [
-            listed(1, 7, 1),
-            listed(2, 7, 2),
-            listed(3, 8, 1),
-            listed(4, 9, 1),
-        ];
-        // 1 twice (a redelivery), 2 and 3, 4 never; 99 was not expected.
-        let receipts = [
-            receipt(1, 7, 1),
-            receipt(1, 7, 1),
-            receipt(3, 8, 1),
-            receipt(2, 7, 2),
-            receipt(99, 5, 1),
-        ];
-        let count = Count::of(&expected, &receipts);
-        assert_eq!(count.events, 4);
-        assert_eq!(count.received, 3);
-        assert_eq!(count.requests, 4);
-        assert_eq!(count.duplicates, 1);
-        assert_eq!(count.lost, vec![4]);
-        assert_eq!(count.resources, 3);
-        assert!(count.out_of_order.is_empty(), "{:?}", count.out_of_order);
-    }
-
-    #[test]
-    fn a_later_event_received_first_is_out_of_order() {
-        let expected = [listed(1, 7, 1), listed(2, 7, 2)];
-        let receipts = [receipt(2, 7, 2), receipt(1, 7, 1)];
-        let count = Count::of(&expected, &receipts);
-        assert!(count.lost.is_empty());
-        assert_eq!(count.out_of_order.len(), 1, "{:?}", count.out_of_order);
-    }
 }
