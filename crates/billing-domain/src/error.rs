@@ -88,6 +88,34 @@ pub enum DomainError {
         code: String,
     },
 
+    /// Not an e-mail address as [`EmailAddress`](crate::values::EmailAddress)
+    /// accepts one. The address is not kept: it is personal data, and the
+    /// error may be logged.
+    #[error("email is not a valid e-mail address")]
+    InvalidEmail,
+
+    /// Not a plan slug (see [`Slug`](crate::values::Slug)).
+    #[error(
+        "slug must be 1 to {max} lower-case letters, digits or '-', and not only digits",
+        max = crate::values::Slug::MAX_CHARS
+    )]
+    InvalidSlug,
+
+    /// Not a tax code (see [`TaxCode`](crate::values::TaxCode)).
+    #[error(
+        "code must be 1 to {max} letters, digits, '_' or '-'",
+        max = crate::values::TaxCode::MAX_CHARS
+    )]
+    InvalidTaxCode,
+
+    /// A region code longer than
+    /// [`RegionCode::MAX_CHARS`](crate::values::RegionCode::MAX_CHARS).
+    #[error(
+        "region_code must be at most {max} characters",
+        max = crate::values::RegionCode::MAX_CHARS
+    )]
+    RegionCodeTooLong,
+
     /// An exchange rate is zero, negative, does not fit `NUMERIC(19,8)`, or is
     /// not 1 for the default currency.
     #[error("exchange rate {rate} is invalid: {reason}")]

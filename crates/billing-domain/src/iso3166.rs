@@ -6,6 +6,7 @@
 //! are refused.
 
 use crate::error::DomainError;
+use crate::values::CountryCode;
 
 /// Every accepted alpha-2 code, sorted.
 pub const COUNTRIES: &[&str] = &[
@@ -27,7 +28,8 @@ pub const COUNTRIES: &[&str] = &[
     "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
 ];
 
-fn lookup(code: &str) -> Option<&'static str> {
+/// The table's code `code` names, in any letter case.
+pub(crate) fn lookup(code: &str) -> Option<&'static str> {
     let key = match code.as_bytes() {
         &[a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
             [a.to_ascii_uppercase(), b.to_ascii_uppercase()]
@@ -61,11 +63,7 @@ pub fn is_assigned(code: &str) -> bool {
 /// assert!(validate_country_code("ZZ").is_err());
 /// ```
 pub fn validate_country_code(code: &str) -> Result<String, DomainError> {
-    lookup(code)
-        .map(str::to_owned)
-        .ok_or_else(|| DomainError::InvalidCountryCode {
-            code: code.to_owned(),
-        })
+    CountryCode::parse(code).map(CountryCode::into_string)
 }
 
 #[cfg(test)]

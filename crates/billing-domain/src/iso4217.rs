@@ -10,6 +10,7 @@
 //! currencies are refused. When ISO amends the list, amend [`CURRENCIES`].
 
 use crate::error::DomainError;
+use crate::values::CurrencyCode;
 
 /// `(code, minor units)` of every active ISO 4217 code with minor units,
 /// sorted by code.
@@ -193,7 +194,8 @@ fn normalise(code: &str) -> Option<[u8; 3]> {
     }
 }
 
-fn lookup(code: &str) -> Option<(&'static str, u32)> {
+/// The table's row of `code`, in any letter case.
+pub(crate) fn lookup(code: &str) -> Option<(&'static str, u32)> {
     let key = normalise(code)?;
     CURRENCIES
         .binary_search_by(|(c, _)| c.as_bytes().cmp(&key[..]))
@@ -238,11 +240,7 @@ pub fn is_active(code: &str) -> bool {
 /// assert!(validate_currency_code("EURO").is_err());
 /// ```
 pub fn validate_currency_code(code: &str) -> Result<String, DomainError> {
-    lookup(code)
-        .map(|(canonical, _)| canonical.to_owned())
-        .ok_or_else(|| DomainError::InvalidCurrencyCode {
-            code: code.to_owned(),
-        })
+    CurrencyCode::parse(code).map(CurrencyCode::into_string)
 }
 
 #[cfg(test)]

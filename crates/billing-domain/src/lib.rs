@@ -31,6 +31,8 @@
 //! - [`invoice_number`] — `INV-<year>-<sequence>`;
 //! - [`events`] — the event types of the outbox, derived from transitions;
 //! - [`pricing`] — a plan's price in a currency and an invoice's amounts;
+//! - [`values`] — value types parsed from input text (e-mail address,
+//!   currency, country, tax and region codes, plan slug);
 //! - [`error`] — [`DomainError`], the one error type.
 
 pub mod entities;
@@ -49,6 +51,7 @@ pub mod period;
 pub mod pricing;
 pub mod rate_history;
 pub mod taxation;
+pub mod values;
 
 pub use entities::tarif_plan::PlanPrices;
 pub use entities::user::PasswordHash;

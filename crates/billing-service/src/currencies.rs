@@ -3,7 +3,8 @@
 
 use billing_domain::entities::currency;
 use billing_domain::exchange::rebase_rates;
-use billing_domain::{iso4217, money, validate_currency_code};
+use billing_domain::money;
+use billing_domain::values::CurrencyCode;
 use billing_repository::{Currencies, Executor, MAX_PER_PAGE, Page, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -83,18 +84,16 @@ impl Billing {
         &self,
         new: NewCurrency,
     ) -> Result<currency::Model, BillingError> {
-        let code = validate_currency_code(&new.code)?;
+        let code = CurrencyCode::parse(&new.code)?;
         let decimal_places = match new.decimal_places {
             Some(places) => places,
-            None => iso4217::minor_units(&code)
-                .and_then(|units| i16::try_from(units).ok())
-                .unwrap_or(2),
+            None => i16::try_from(code.minor_units()).unwrap_or(2),
         };
         money::validate_decimal_places(decimal_places)?;
         let make_default = new.is_default.unwrap_or(false);
         let candidate = currency::Model {
             id: 0,
-            code,
+            code: code.into_string(),
             name: valid_name(&new.name)?,
             symbol: valid_symbol(new.symbol.as_deref())?,
             exchange_rate: new.exchange_rate.into(),

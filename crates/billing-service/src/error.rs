@@ -261,6 +261,10 @@ impl From<DomainError> for BillingError {
             | DomainError::InvalidDecimalPlaces { .. }
             | DomainError::InvalidCurrencyCode { .. }
             | DomainError::InvalidCountryCode { .. }
+            | DomainError::InvalidEmail
+            | DomainError::InvalidSlug
+            | DomainError::InvalidTaxCode
+            | DomainError::RegionCodeTooLong
             | DomainError::UnknownCurrency { .. }
             | DomainError::InvalidExchangeRate { .. }
             | DomainError::RebasedRateOutOfRange { .. }

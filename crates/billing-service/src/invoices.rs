@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use billing_concurrency::LockGuard;
 use billing_domain::entities::{currency, subscription, tarif_plan, tax, tax_rate, user_invoice};
 use billing_domain::enums::InvoiceStatus;
-use billing_domain::{plan_invoice_amounts, validate_currency_code};
+use billing_domain::plan_invoice_amounts;
+use billing_domain::values::{CurrencyCode, TaxCode};
 use billing_repository::{
     Currencies, Executor, Invoices, Page, PricingQuery, PricingRows, RepositoryError, Transaction,
     Users,
@@ -281,21 +282,17 @@ async fn price_invoice<X: Executor>(
     let code = new
         .currency
         .as_deref()
-        .map(validate_currency_code)
+        .map(CurrencyCode::parse)
         .transpose()?;
-    let tax_code = new
-        .tax_code
-        .as_deref()
-        .map(crate::taxes::valid_code)
-        .transpose()?;
+    let tax_code = new.tax_code.as_deref().map(TaxCode::parse).transpose()?;
     let rows = PricingRows::read(
         exec,
         PricingQuery {
             user_id: new.user_id,
             plan_id: new.plan_id,
             subscription_id: new.subscription_id,
-            currency: code.as_deref(),
-            tax_code: tax_code.as_deref(),
+            currency: code.as_ref().map(CurrencyCode::as_str),
+            tax_code: tax_code.as_ref().map(TaxCode::as_str),
         },
     )
     .await?;
@@ -322,12 +319,12 @@ async fn price_invoice<X: Executor>(
     let unknown = |code: &str| BillingError::not_found("currency", code);
     let target = rows
         .target
-        .ok_or_else(|| unknown(code.as_deref().unwrap_or(&plan.currency)))?;
+        .ok_or_else(|| unknown(code.as_ref().map_or(&plan.currency, CurrencyCode::as_str)))?;
     let plan_currency = rows.plan_currency.ok_or_else(|| unknown(&plan.currency))?;
     let default = rows
         .default
         .ok_or_else(|| BillingError::invalid_transition("no default currency is configured"))?;
-    let tax = match (tax_code.as_deref(), rows.tax) {
+    let tax = match (tax_code.as_ref(), rows.tax) {
         (Some(_), Some(tax)) => Some((tax, rows.rates)),
         (Some(code), None) => return Err(BillingError::not_found("tax", code)),
         (None, _) => None,

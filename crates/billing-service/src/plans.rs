@@ -5,16 +5,15 @@ use std::str::FromStr;
 
 use billing_domain::entities::{currency, tarif_plan};
 use billing_domain::enums::BillingPeriod;
-use billing_domain::{
-    DomainError, Numeric, PlanPrices, validate_currency_code, validate_plan_prices,
-};
+use billing_domain::values::{CurrencyCode, Slug};
+use billing_domain::{DomainError, Numeric, PlanPrices, validate_plan_prices};
 use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of, page_offset};
 use crate::currencies::all_currencies;
-use crate::rules::{NAME_MAX_CHARS, SLUG_MAX_CHARS};
+use crate::rules::NAME_MAX_CHARS;
 use crate::text::{optional_text, valid_text};
 use crate::{Billing, BillingError, now};
 
@@ -137,10 +136,10 @@ impl Billing {
         let mut plan = tarif_plan::Model {
             id: 0,
             name: valid_text("name", &new.name, NAME_MAX_CHARS)?,
-            slug: valid_slug(&new.slug)?,
+            slug: Slug::parse(&new.slug)?.into_string(),
             description: optional_text(new.description.as_deref()),
             price: new.price.into(),
-            currency: validate_currency_code(&new.currency)?,
+            currency: CurrencyCode::parse(&new.currency)?.into_string(),
             billing_period: new.billing_period,
             features: valid_features(new.features)?,
             is_active: new.is_active.unwrap_or(true),
@@ -232,7 +231,7 @@ impl Billing {
             .as_deref()
             .map(|n| valid_text("name", n, NAME_MAX_CHARS))
             .transpose()?;
-        let slug = changes.slug.as_deref().map(valid_slug).transpose()?;
+        let slug = changes.slug.as_deref().map(Slug::parse).transpose()?;
         let features = changes
             .features
             .map(|f| valid_features(Some(f)))
@@ -241,7 +240,7 @@ impl Billing {
         let currency = changes
             .currency
             .as_deref()
-            .map(validate_currency_code)
+            .map(CurrencyCode::parse)
             .transpose()?;
         let updated = self
             .update_versioned::<tarif_plan::Entity, _>(id, expected_version, |plan| {
@@ -249,7 +248,7 @@ impl Billing {
                     plan.name.clone_from(name);
                 }
                 if let Some(slug) = &slug {
-                    plan.slug.clone_from(slug);
+                    plan.slug = slug.to_string();
                 }
                 if let Some(description) = &changes.description {
                     plan.description = optional_text(Some(description));
@@ -257,8 +256,8 @@ impl Billing {
                 if let Some(price) = changes.price {
                     plan.price = price.into();
                 }
-                if let Some(currency) = &currency {
-                    plan.currency.clone_from(currency);
+                if let Some(currency) = currency {
+                    plan.currency = currency.into_string();
                 }
                 if let Some(period) = changes.billing_period {
                     plan.billing_period = period;
@@ -337,29 +336,15 @@ fn to_plan_prices(prices: BTreeMap<String, Decimal>) -> Result<PlanPrices, Billi
         prices
             .into_iter()
             .map(|(code, price)| {
-                if validate_currency_code(&code).ok().as_deref() != Some(code.as_str()) {
-                    return Err(BillingError::invalid(format!(
+                let code = CurrencyCode::parse_upper_case(&code).map_err(|_| {
+                    BillingError::invalid(format!(
                         "prices: {code:?} is not an upper-case ISO 4217 currency code"
-                    )));
-                }
-                Ok((code, Numeric(price)))
+                    ))
+                })?;
+                Ok((code.into_string(), Numeric(price)))
             })
             .collect::<Result<_, BillingError>>()?,
     ))
-}
-
-fn valid_slug(slug: &str) -> Result<String, BillingError> {
-    // As sent: `rules::SLUG_PATTERN` and `SLUG_MAX_CHARS`.
-    let allowed = slug
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let only_digits = slug.bytes().all(|b| b.is_ascii_digit());
-    if slug.is_empty() || slug.len() > SLUG_MAX_CHARS || !allowed || only_digits {
-        return Err(BillingError::invalid(format!(
-            "slug must be 1 to {SLUG_MAX_CHARS} lower-case letters, digits or '-', and not only digits"
-        )));
-    }
-    Ok(slug.to_owned())
 }
 
 fn valid_features(features: Option<serde_json::Value>) -> Result<serde_json::Value, BillingError> {

@@ -3,29 +3,38 @@
 //! (lengths, patterns, ranges) from the same constants, so the two cannot
 //! drift. Every pattern is written in the subset that JSON Schema
 //! (ECMA-262), Python's `re` and Rust's `regex` read alike.
+//!
+//! The rules of the value types (e-mail address, currency, country, tax
+//! and region codes, plan slug) are stated beside the types, in
+//! `billing_domain::values`; this module names them again for the front
+//! ends, and its tests check that each pattern and its parser agree.
 
 use std::sync::OnceLock;
 
 use billing_domain::events::EventType;
-use billing_domain::{iso3166, iso4217};
+use billing_domain::values::{
+    CountryCode, CurrencyCode, EmailAddress, RegionCode, Slug, TaxCode, WHITESPACE_CLASS,
+};
 use regex::Regex;
 use rust_decimal::Decimal;
 
 pub use crate::invoices::MAX_PAYMENT_METHOD_CHARS;
-pub use crate::users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+pub use crate::users::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use crate::webhooks::MAX_URL_LEN;
 pub use billing_domain::money::MAX_DECIMAL_PLACES;
 
 /// The longest name of a currency, tax or plan, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
 /// The longest plan slug.
-pub const SLUG_MAX_CHARS: usize = 100;
+pub const SLUG_MAX_CHARS: usize = Slug::MAX_CHARS;
 /// The longest tax code.
-pub const TAX_CODE_MAX_CHARS: usize = 50;
+pub const TAX_CODE_MAX_CHARS: usize = TaxCode::MAX_CHARS;
+/// The longest e-mail address accepted (RFC 5321 path limit).
+pub const MAX_EMAIL_CHARS: usize = EmailAddress::MAX_CHARS;
 /// The longest currency symbol.
 pub const SYMBOL_MAX_CHARS: usize = 8;
 /// The longest region code of a tax.
-pub const REGION_MAX_CHARS: usize = 10;
+pub const REGION_MAX_CHARS: usize = RegionCode::MAX_CHARS;
 /// The longest subject of a support case.
 pub const CASE_SUBJECT_MAX_CHARS: usize = 200;
 /// The longest text of a support case.
@@ -43,11 +52,6 @@ pub const CITY_MAX_CHARS: usize = 100;
 /// The longest postal code in a user's details.
 pub const POSTAL_CODE_MAX_CHARS: usize = 20;
 
-/// The characters Rust's `char::is_whitespace` (Unicode `White_Space`)
-/// matches, as the inside of a character class.
-const WHITESPACE: &str =
-    r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
-
 /// Text without NUL characters (which PostgreSQL cannot store): every text
 /// field of a request body.
 pub const TEXT_PATTERN: &str = r"^[^\u0000]*$";
@@ -56,44 +60,27 @@ pub const TEXT_PATTERN: &str = r"^[^\u0000]*$";
 /// whitespace: a required text, which must not be blank.
 #[must_use]
 pub fn required_text_pattern() -> String {
-    format!(r"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$")
+    format!(r"^[^\u0000]*[^\u0000{WHITESPACE_CLASS}][^\u0000]*$")
 }
 
 /// A plan slug: lower-case ASCII letters, digits and `-`, not only digits.
-pub const SLUG_PATTERN: &str = "^[a-z0-9-]*[a-z-][a-z0-9-]*$";
+pub const SLUG_PATTERN: &str = Slug::PATTERN;
 
 /// A tax code: ASCII letters, digits, `_` and `-`.
-pub const TAX_CODE_PATTERN: &str = "^[A-Za-z0-9_-]+$";
-
-/// The characters an e-mail address may not contain anywhere: whitespace,
-/// control characters and, outside the one separator, `@`.
-fn email_excluded() -> String {
-    format!(r"@\u0000-\u001f\u007f-\u009f{WHITESPACE}")
-}
+pub const TAX_CODE_PATTERN: &str = TaxCode::PATTERN;
 
 /// An e-mail address as the server checks it: a local part, one `@`, a
 /// domain with a dot that neither starts nor ends it; no whitespace or
-/// control characters anywhere.
+/// control characters anywhere ([`EmailAddress::pattern`]).
 #[must_use]
 pub fn email_pattern() -> String {
-    let x = email_excluded();
-    format!(r"^[^{x}]+@[^.{x}][^{x}]*\.[^{x}]*[^.{x}]$")
+    EmailAddress::pattern()
 }
 
 /// Whether `email` matches [`email_pattern`].
 #[must_use]
 pub fn is_plausible_email(email: &str) -> bool {
-    let excluded = |c: char| c == '@' || c.is_whitespace() || c.is_control();
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !local.chars().any(excluded)
-        && !domain.chars().any(excluded)
-        && domain.len() >= 3
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
+    EmailAddress::is_plausible(email)
 }
 
 /// A webhook URL: `http://` or `https://`, a host (a dotted-quad IPv4
@@ -134,42 +121,25 @@ pub fn event_types_pattern() -> String {
     format!("^(?:{one})(?:,(?:{one}))*$")
 }
 
-/// A pattern that matches exactly `codes`, each in any letter case.
-fn case_insensitive_alternatives<'a>(codes: impl Iterator<Item = &'a str>) -> String {
-    let alternatives: Vec<String> = codes
-        .map(|code| {
-            code.chars()
-                .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
-                .collect()
-        })
-        .collect();
-    format!("^(?:{})$", alternatives.join("|"))
-}
-
-/// An active ISO 4217 currency code, in any letter case.
+/// An active ISO 4217 currency code, in any letter case
+/// ([`CurrencyCode::pattern`]).
 #[must_use]
 pub fn currency_code_pattern() -> String {
-    case_insensitive_alternatives(iso4217::CURRENCIES.iter().map(|(code, _)| *code))
+    CurrencyCode::pattern()
 }
 
 /// An active ISO 4217 currency code in upper case: the keys of a plan's
-/// `prices`.
+/// `prices` ([`CurrencyCode::upper_case_pattern`]).
 #[must_use]
 pub fn upper_case_currency_code_pattern() -> String {
-    format!(
-        "^(?:{})$",
-        iso4217::CURRENCIES
-            .iter()
-            .map(|(code, _)| *code)
-            .collect::<Vec<_>>()
-            .join("|")
-    )
+    CurrencyCode::upper_case_pattern()
 }
 
-/// An ISO 3166-1 alpha-2 country code, in any letter case.
+/// An ISO 3166-1 alpha-2 country code, in any letter case
+/// ([`CountryCode::pattern`]).
 #[must_use]
 pub fn country_code_pattern() -> String {
-    case_insensitive_alternatives(iso3166::COUNTRIES.iter().copied())
+    CountryCode::pattern()
 }
 
 /// The shape of a decimal string a field accepts: no sign, no exponent, no
@@ -279,6 +249,9 @@ impl DecimalRule {
         )
     }
 }
+
+#[cfg(test)]
+mod agreement;
 
 #[cfg(test)]
 mod tests {

@@ -4,13 +4,13 @@
 
 use billing_domain::entities::{tax, tax_rate};
 use billing_domain::rate_history::{RateChange, change_rate};
-use billing_domain::validate_country_code;
+use billing_domain::values::{CountryCode, RegionCode, TaxCode};
 use billing_repository::{Page, TaxRates, Taxes, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of, page_offset};
-use crate::rules::{NAME_MAX_CHARS, REGION_MAX_CHARS, TAX_CODE_MAX_CHARS};
+use crate::rules::NAME_MAX_CHARS;
 use crate::text::{optional_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError};
@@ -92,11 +92,11 @@ impl Billing {
         let tax = tax::Model {
             id: 0,
             name: valid_text("name", &new.name, NAME_MAX_CHARS)?,
-            code: valid_code(&new.code)?,
+            code: TaxCode::parse(&new.code)?.into_string(),
             description: optional_text(new.description.as_deref()),
             rate: new.rate.into(),
-            country_code: validate_country_code(&new.country_code)?,
-            region_code: valid_region(new.region_code.as_deref())?,
+            country_code: CountryCode::parse(&new.country_code)?.into_string(),
+            region_code: optional_region(new.region_code.as_deref())?,
             is_active: new.is_active.unwrap_or(true),
             is_inclusive: new.is_inclusive.unwrap_or(false),
             created_at: at,
@@ -206,12 +206,12 @@ impl Billing {
         let country = changes
             .country_code
             .as_deref()
-            .map(validate_country_code)
+            .map(CountryCode::parse)
             .transpose()?;
         let region = changes
             .region_code
             .as_deref()
-            .map(|r| valid_region(Some(r)))
+            .map(|r| optional_region(Some(r)))
             .transpose()?;
         let at = self.now();
         let apply = move |tax: &mut tax::Model| -> Result<(), BillingError> {
@@ -224,8 +224,8 @@ impl Billing {
             if let Some(rate) = changes.rate {
                 tax.rate = rate.into();
             }
-            if let Some(country) = &country {
-                tax.country_code.clone_from(country);
+            if let Some(country) = country {
+                tax.country_code = country.into_string();
             }
             if let Some(region) = &region {
                 tax.region_code.clone_from(region);
@@ -294,19 +294,11 @@ async fn write_rate_change(tx: &Transaction, change: RateChange) -> Result<bool,
     Ok(true)
 }
 
-pub(crate) fn valid_code(code: &str) -> Result<String, BillingError> {
-    // As sent: `rules::TAX_CODE_PATTERN` and `TAX_CODE_MAX_CHARS`.
-    let allowed = code
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if code.is_empty() || code.len() > TAX_CODE_MAX_CHARS || !allowed {
-        return Err(BillingError::invalid(format!(
-            "code must be 1 to {TAX_CODE_MAX_CHARS} letters, digits, '_' or '-'"
-        )));
-    }
-    Ok(code.to_owned())
-}
-
-fn valid_region(region: Option<&str>) -> Result<Option<String>, BillingError> {
-    crate::text::optional_bounded_text("region_code", region, REGION_MAX_CHARS)
+/// The region sent, as stored: none when absent or blank.
+fn optional_region(region: Option<&str>) -> Result<Option<String>, BillingError> {
+    Ok(region
+        .map(RegionCode::parse_optional)
+        .transpose()?
+        .flatten()
+        .map(RegionCode::into_string))
 }

@@ -5,20 +5,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use billing_domain::PasswordHash;
 use billing_domain::entities::{user, user_case, user_details};
 use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
 use billing_domain::events::ResourceKind;
-use billing_domain::{PasswordHash, validate_country_code};
+use billing_domain::values::{CountryCode, EmailAddress};
 use billing_repository::{
     Executor, IdempotencyRecords, MAX_PER_PAGE, Outbox, Page, Repository, RepositoryError,
-    UserCases, UserDetailsRepository, Users, normalize_email,
+    UserCases, UserDetailsRepository, Users,
 };
 use serde::Deserialize;
 
 use crate::events::{append_events, event_of, scrub_user_data};
 use crate::rules::{
     ADDRESS_MAX_CHARS, CASE_DESCRIPTION_MAX_CHARS, CASE_SUBJECT_MAX_CHARS, CITY_MAX_CHARS,
-    PERSON_NAME_MAX_CHARS, PHONE_MAX_CHARS, POSTAL_CODE_MAX_CHARS, is_plausible_email,
+    PERSON_NAME_MAX_CHARS, PHONE_MAX_CHARS, POSTAL_CODE_MAX_CHARS,
 };
 use crate::text::{optional_bounded_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
@@ -28,8 +29,6 @@ use crate::{Billing, BillingError, now};
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longer passwords are refused (hashing cost is bounded).
 pub const MAX_PASSWORD_CHARS: usize = 1024;
-/// The longest e-mail address accepted (RFC 5321 path limit).
-pub const MAX_EMAIL_CHARS: usize = 320;
 
 /// A user to register.
 #[derive(Clone, Deserialize)]
@@ -147,11 +146,11 @@ impl Billing {
     /// the wrong length; [`BillingError::AlreadyExists`] when the e-mail is
     /// taken (case-insensitively).
     pub async fn register_user(&self, new: NewUser) -> Result<user::Model, BillingError> {
-        let email = valid_email(&new.email)?;
+        let email = EmailAddress::parse(&new.email)?;
         let password_hash = hash_password(self.hasher(), new.password).await?;
         let user = user::Model {
             id: 0,
-            email,
+            email: email.into_string(),
             password_hash,
             status: UserStatus::Pending,
             role: new.role.unwrap_or(UserRole::User),
@@ -207,14 +206,18 @@ impl Billing {
         changes: UserChanges,
         expected_version: Option<i32>,
     ) -> Result<user::Model, BillingError> {
-        let email = changes.email.as_deref().map(valid_email).transpose()?;
+        let email = changes
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()?;
         let apply = move |user: &mut user::Model| -> Result<(), BillingError> {
             user.ensure_changeable("change")?;
             if let Some(role) = changes.role {
                 user.role = role;
             }
             if let Some(email) = &email {
-                user.email.clone_from(email);
+                user.email = email.to_string();
             }
             if let Some(status) = changes.status {
                 // Last: a change to `deleted` erases the e-mail just set.
@@ -340,8 +343,9 @@ impl Billing {
         let country_code = input
             .country_code
             .as_deref()
-            .map(validate_country_code)
-            .transpose()?;
+            .map(CountryCode::parse)
+            .transpose()?
+            .map(CountryCode::into_string);
         // The longest value of each field is its column's length.
         let text = |field: &str, value: &Option<String>, max_chars: usize| {
             optional_bounded_text(field, value.as_deref(), max_chars)
@@ -591,17 +595,6 @@ async fn all_cases<X: Executor>(
             return Ok(all);
         }
         page += 1;
-    }
-}
-
-/// A syntactically plausible e-mail address, trimmed and lower-cased.
-fn valid_email(email: &str) -> Result<String, BillingError> {
-    // As sent: `rules::email_pattern` and `MAX_EMAIL_CHARS`.
-    let plausible = email.chars().count() <= MAX_EMAIL_CHARS && is_plausible_email(email);
-    if plausible {
-        Ok(normalize_email(email))
-    } else {
-        Err(BillingError::invalid("email is not a valid e-mail address"))
     }
 }
 

@@ -9,3 +9,4 @@ mod money;
 mod rate_history;
 mod support;
 mod taxation;
+mod values;
