@@ -9,7 +9,18 @@
 //! tests run in parallel without seeing each other's rows. When the variable
 //! is set and the server is down, creating the database fails and the test
 //! fails: nothing is skipped silently.
+//!
+//! With the feature `billing` (for the dev-dependencies of billing-service
+//! and billing-webhooks only), [`harness`] adds the deployment under test of
+//! the use-case tests and [`deployment_test!`], which runs a test body on
+//! both deployments.
 
+// The futures of the use cases nest deeply: laying out the seed's future
+// takes more than the default 128 levels of queries.
+#![recursion_limit = "256"]
+
+#[cfg(feature = "billing")]
+pub mod harness;
 mod tls_redis;
 
 use std::path::PathBuf;
