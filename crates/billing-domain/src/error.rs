@@ -210,6 +210,22 @@ pub enum DomainError {
     #[error("the calculation overflowed")]
     ArithmeticOverflow,
 
+    /// A page number outside `1..=MAX_PAGE`
+    /// ([`PageRequest`](crate::PageRequest)).
+    #[error("page must be between 1 and {}", crate::page::MAX_PAGE)]
+    PageOutOfRange {
+        /// The refused page number.
+        page: u64,
+    },
+
+    /// A page size outside `1..=MAX_PER_PAGE`
+    /// ([`PageRequest`](crate::PageRequest)).
+    #[error("per_page must be between 1 and {}", crate::page::MAX_PER_PAGE)]
+    PageSizeOutOfRange {
+        /// The refused page size.
+        per_page: u64,
+    },
+
     /// A computed date falls outside the supported calendar range.
     #[error("the computed date is out of range")]
     DateOutOfRange,

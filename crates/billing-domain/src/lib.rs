@@ -31,6 +31,8 @@
 //! - [`invoice_number`] — `INV-<year>-<sequence>`;
 //! - [`events`] — the event types of the outbox, derived from transitions;
 //! - [`pricing`] — a plan's price in a currency and an invoice's amounts;
+//! - [`resource`] — [`Resource`], every kind of thing the API names;
+//! - [`page`] — [`PageRequest`], a checked page of a list;
 //! - [`error`] — [`DomainError`], the one error type.
 
 pub mod entities;
@@ -45,9 +47,11 @@ pub mod iso3166;
 pub mod iso4217;
 pub mod lifecycle;
 pub mod money;
+pub mod page;
 pub mod period;
 pub mod pricing;
 pub mod rate_history;
+pub mod resource;
 pub mod taxation;
 
 pub use entities::tarif_plan::PlanPrices;
@@ -59,5 +63,7 @@ pub use invoice_number::InvoiceNumber;
 pub use iso3166::validate_country_code;
 pub use iso4217::validate_currency_code;
 pub use money::{round_for_customer, validate_price};
+pub use page::PageRequest;
 pub use pricing::{invoice_amounts, plan_invoice_amounts, plan_price_in, validate_plan_prices};
+pub use resource::Resource;
 pub use taxation::{AppliedTax, TaxBreakdown, rate_in_force, validate_rate_history};

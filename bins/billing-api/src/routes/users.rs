@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::idempotency::{self, KeyHeader, KeyParam};
 use crate::problem::{ApiError, Problem};
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
 
@@ -209,10 +209,10 @@ pub async fn list_users(
     query: web::Query<UserListQuery>,
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::new(query.page, query.per_page)?;
+    let page = page_request(query.page, query.per_page)?;
     let users = state
         .billing()
-        .list_users(query.status, query.role, page.page, page.per_page)
+        .list_users(query.status, query.role, page)
         .await?;
     Reply::ok(&ListResponse::from_page(users, UserResponse::from))
 }
