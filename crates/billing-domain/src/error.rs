@@ -9,13 +9,15 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use crate::Resource;
+
 /// Why a business rule refused an operation.
 ///
 /// ```
-/// use billing_domain::DomainError;
+/// use billing_domain::{DomainError, Resource};
 ///
 /// let err = DomainError::InvalidTransition {
-///     entity: "subscription",
+///     entity: Resource::Subscription,
 ///     from: "cancelled",
 ///     action: "pause",
 /// };
@@ -27,8 +29,9 @@ pub enum DomainError {
     /// `from`. Nothing was changed. (HTTP: 409 `invalid_transition`.)
     #[error("cannot {action} the {entity}: it is {from}")]
     InvalidTransition {
-        /// `"subscription"`, `"invoice"` or `"user"`.
-        entity: &'static str,
+        /// [`Resource::Subscription`], [`Resource::Invoice`] or
+        /// [`Resource::User`].
+        entity: Resource,
         /// The current status, as stored (`"cancelled"`).
         from: &'static str,
         /// The refused action (`"pause"`, `"pay"` …).
