@@ -1,7 +1,7 @@
 //! What the resource routes read from a request besides the path: the body
 //! as its raw bytes ([`JsonBody`], [`RawBody`]; an idempotency key's
 //! fingerprint covers the bytes as received), `If-Match` ([`IfMatch`]) and
-//! the list parameters ([`PageQuery`], [`PageRequest`]).
+//! the list parameters ([`PageQuery`], [`page_request`]).
 //!
 //! Every failure is a problem: a body over `BILLING_BODY_LIMIT` is 413
 //! `payload_too_large`, a JSON body without `Content-Type:
@@ -27,10 +27,7 @@ use crate::state::AppState;
 
 /// The page size when `per_page` is absent.
 pub const DEFAULT_PER_PAGE: u64 = 20;
-/// The largest page size.
-pub const MAX_PER_PAGE: u64 = 100;
-/// The largest page number.
-pub const MAX_PAGE: u64 = 1_000_000_000;
+pub use billing_service::{MAX_PAGE, MAX_PER_PAGE, PageRequest};
 /// The most digits of a version in `If-Match`.
 pub const MAX_VERSION_DIGITS: usize = 9;
 /// `If-Match` as [`IfMatch::parse`] reads it: `*` or one version, quoted
@@ -249,42 +246,22 @@ impl PageQuery {
     /// The page asked for, checked.
     ///
     /// # Errors
-    /// As [`PageRequest::new`].
+    /// As [`page_request`].
     pub fn page(self) -> Result<PageRequest, ApiError> {
-        PageRequest::new(self.page, self.per_page)
+        page_request(self.page, self.per_page)
     }
 }
 
-/// A checked page request: `page >= 1`, `per_page` in `1..=100`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRequest {
-    /// The page, from 1.
-    pub page: u64,
-    /// Items per page.
-    pub per_page: u64,
-}
-
-impl PageRequest {
-    /// `page` (default 1) and `per_page` (default 20), checked.
-    ///
-    /// # Errors
-    /// 400 `validation_failed` for a page below 1 or a page size outside
-    /// `1..=100`.
-    pub fn new(page: Option<u64>, per_page: Option<u64>) -> Result<Self, ApiError> {
-        let page = page.unwrap_or(1);
-        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-        if !(1..=MAX_PAGE).contains(&page) {
-            return Err(ApiError::validation(format!(
-                "page must be between 1 and {MAX_PAGE}"
-            )));
-        }
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(ApiError::validation(format!(
-                "per_page must be between 1 and {MAX_PER_PAGE}"
-            )));
-        }
-        Ok(Self { page, per_page })
-    }
+/// The [`PageRequest`] of `?page=&per_page=`: `page` (default 1) and
+/// `per_page` (default 20), checked.
+///
+/// # Errors
+/// 400 `validation_failed` for a page outside `1..=MAX_PAGE` (`page must
+/// be between 1 and 1000000000`), then for a page size outside
+/// `1..=MAX_PER_PAGE` (`per_page must be between 1 and 100`).
+pub fn page_request(page: Option<u64>, per_page: Option<u64>) -> Result<PageRequest, ApiError> {
+    PageRequest::new(page.unwrap_or(1), per_page.unwrap_or(DEFAULT_PER_PAGE))
+        .map_err(|refusal| ApiError::validation(refusal.to_string()))
 }
 
 #[cfg(test)]
@@ -334,16 +311,30 @@ mod tests {
     #[test]
     fn pages_are_checked() {
         assert_eq!(
-            PageRequest::new(None, None).unwrap(),
-            PageRequest {
-                page: 1,
-                per_page: 20
-            }
+            page_request(None, None).unwrap(),
+            PageRequest::new(1, 20).unwrap()
         );
-        assert!(PageRequest::new(Some(0), None).is_err());
-        assert!(PageRequest::new(None, Some(0)).is_err());
-        assert!(PageRequest::new(None, Some(101)).is_err());
-        assert!(PageRequest::new(Some(3), Some(100)).is_ok());
+        assert_eq!(
+            page_request(Some(3), Some(100)).unwrap(),
+            PageRequest::new(3, 100).unwrap()
+        );
+        let refusal = |page, per_page| {
+            let error = page_request(page, per_page).unwrap_err();
+            (error.code().to_string(), error.problem().detail.clone())
+        };
+        let page = (
+            "validation_failed".to_owned(),
+            "page must be between 1 and 1000000000".to_owned(),
+        );
+        let per_page = (
+            "validation_failed".to_owned(),
+            "per_page must be between 1 and 100".to_owned(),
+        );
+        assert_eq!(refusal(Some(0), None), page);
+        assert_eq!(refusal(Some(MAX_PAGE + 1), None), page);
+        assert_eq!(refusal(Some(0), Some(0)), page);
+        assert_eq!(refusal(None, Some(0)), per_page);
+        assert_eq!(refusal(None, Some(101)), per_page);
     }
 
     #[test]

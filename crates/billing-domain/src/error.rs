@@ -9,13 +9,15 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use crate::Resource;
+
 /// Why a business rule refused an operation.
 ///
 /// ```
-/// use billing_domain::DomainError;
+/// use billing_domain::{DomainError, Resource};
 ///
 /// let err = DomainError::InvalidTransition {
-///     entity: "subscription",
+///     entity: Resource::Subscription,
 ///     from: "cancelled",
 ///     action: "pause",
 /// };
@@ -27,8 +29,9 @@ pub enum DomainError {
     /// `from`. Nothing was changed. (HTTP: 409 `invalid_transition`.)
     #[error("cannot {action} the {entity}: it is {from}")]
     InvalidTransition {
-        /// `"subscription"`, `"invoice"` or `"user"`.
-        entity: &'static str,
+        /// [`Resource::Subscription`], [`Resource::Invoice`] or
+        /// [`Resource::User`].
+        entity: Resource,
         /// The current status, as stored (`"cancelled"`).
         from: &'static str,
         /// The refused action (`"pause"`, `"pay"` …).
@@ -237,6 +240,22 @@ pub enum DomainError {
     /// with amounts far beyond anything storable.
     #[error("the calculation overflowed")]
     ArithmeticOverflow,
+
+    /// A page number outside `1..=MAX_PAGE`
+    /// ([`PageRequest`](crate::PageRequest)).
+    #[error("page must be between 1 and {}", crate::page::MAX_PAGE)]
+    PageOutOfRange {
+        /// The refused page number.
+        page: u64,
+    },
+
+    /// A page size outside `1..=MAX_PER_PAGE`
+    /// ([`PageRequest`](crate::PageRequest)).
+    #[error("per_page must be between 1 and {}", crate::page::MAX_PER_PAGE)]
+    PageSizeOutOfRange {
+        /// The refused page size.
+        per_page: u64,
+    },
 
     /// A computed date falls outside the supported calendar range.
     #[error("the computed date is out of range")]

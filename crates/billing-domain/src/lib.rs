@@ -33,6 +33,8 @@
 //! - [`pricing`] — a plan's price in a currency and an invoice's amounts;
 //! - [`values`] — value types parsed from input text (e-mail address,
 //!   currency, country, tax and region codes, plan slug);
+//! - [`resource`] — [`Resource`], every kind of thing the API names;
+//! - [`page`] — [`PageRequest`], a checked page of a list;
 //! - [`error`] — [`DomainError`], the one error type.
 
 pub mod entities;
@@ -47,9 +49,11 @@ pub mod iso3166;
 pub mod iso4217;
 pub mod lifecycle;
 pub mod money;
+pub mod page;
 pub mod period;
 pub mod pricing;
 pub mod rate_history;
+pub mod resource;
 pub mod taxation;
 pub mod values;
 
@@ -62,5 +66,7 @@ pub use invoice_number::InvoiceNumber;
 pub use iso3166::validate_country_code;
 pub use iso4217::validate_currency_code;
 pub use money::{round_for_customer, validate_price};
+pub use page::PageRequest;
 pub use pricing::{invoice_amounts, plan_invoice_amounts, plan_price_in, validate_plan_prices};
+pub use resource::Resource;
 pub use taxation::{AppliedTax, TaxBreakdown, rate_in_force, validate_rate_history};

@@ -453,7 +453,7 @@ impl Database {
 
     fn error_context(&self) -> ErrorContext<'_> {
         ErrorContext {
-            entity: "database",
+            entity: None,
             target: &self.target,
             op: Op::Read,
         }
@@ -513,7 +513,7 @@ impl Transaction {
     /// outcome is then unknown); a constraint error of a deferred check.
     pub async fn commit(self) -> Result<(), RepositoryError> {
         let cx = ErrorContext {
-            entity: "transaction",
+            entity: None,
             target: &self.target,
             op: Op::Write,
         };
@@ -527,7 +527,7 @@ impl Transaction {
     /// server then rolls back on its own).
     pub async fn rollback(self) -> Result<(), RepositoryError> {
         let cx = ErrorContext {
-            entity: "transaction",
+            entity: None,
             target: &self.target,
             op: Op::Write,
         };

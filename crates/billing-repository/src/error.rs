@@ -8,6 +8,7 @@
 
 use std::error::Error as StdError;
 
+use billing_domain::Resource;
 use sea_orm::sqlx;
 use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
 use sea_orm::sqlx::sqlite::SqliteError;
@@ -21,10 +22,11 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
     /// No row with this id exists (any more).
-    #[error("{entity} {id} not found")]
+    #[error("{} {id} not found", entity.table())]
     NotFound {
-        /// Table name of the entity (`user`, `user_invoice` …).
-        entity: &'static str,
+        /// The entity (its table names it in the message: `user`,
+        /// `user_invoice` …).
+        entity: Resource,
         /// The id that was looked for.
         id: i64,
     },
@@ -32,11 +34,12 @@ pub enum RepositoryError {
     /// The row exists but its version is not the one the writer read: someone
     /// else changed it in between. Nothing was written.
     #[error(
-        "{entity} {id} was modified concurrently: expected version {expected}, current version {actual}"
+        "{} {id} was modified concurrently: expected version {expected}, current version {actual}",
+        entity.table()
     )]
     ConcurrentModification {
-        /// Table name of the entity.
-        entity: &'static str,
+        /// The entity (its table names it in the message).
+        entity: Resource,
         /// Id of the row.
         id: i64,
         /// The version the writer expected.
@@ -47,30 +50,30 @@ pub enum RepositoryError {
 
     /// A unique constraint refused the write (e-mail, slug, code, invoice
     /// number …).
-    #[error("{entity} with this {field} already exists")]
+    #[error("{} with this {field} already exists", entity.table())]
     AlreadyExists {
-        /// Table name of the entity.
-        entity: &'static str,
+        /// The entity (its table names it in the message).
+        entity: Resource,
         /// The column (or comma-separated columns) that must be unique.
         field: String,
     },
 
     /// The row refers to a row that does not exist (a plan with an unknown
     /// currency, details for a missing user …).
-    #[error("{entity} refers to a row that does not exist ({constraint})")]
+    #[error("{} refers to a row that does not exist ({constraint})", entity.table())]
     ReferencedRowMissing {
-        /// Table name of the entity written.
-        entity: &'static str,
+        /// The entity written (its table names it in the message).
+        entity: Resource,
         /// The foreign key, when the database names it (PostgreSQL).
         constraint: String,
     },
 
     /// The row cannot be deleted (or its key changed) because other rows
     /// still refer to it (a currency used by plans …).
-    #[error("{entity} is still referenced by other rows ({constraint})")]
+    #[error("{} is still referenced by other rows ({constraint})", entity.table())]
     StillReferenced {
-        /// Table name of the entity.
-        entity: &'static str,
+        /// The entity (its table names it in the message).
+        entity: Resource,
         /// The foreign key, when the database names it (PostgreSQL).
         constraint: String,
     },
@@ -79,10 +82,10 @@ pub enum RepositoryError {
     /// value the schema does not know, a negative amount, an invoice whose
     /// amount is not net + tax …). Nothing was written. The same constraint
     /// names (`ck_<table>_…`) on PostgreSQL and SQLite.
-    #[error("{entity} violates the check constraint {constraint}")]
+    #[error("{} violates the check constraint {constraint}", entity.table())]
     CheckViolation {
-        /// Table name of the entity.
-        entity: &'static str,
+        /// The entity (its table names it in the message).
+        entity: Resource,
         /// The constraint name (`ck_user_status`) or, for an unnamed check
         /// on SQLite, its expression.
         constraint: String,
@@ -90,21 +93,12 @@ pub enum RepositoryError {
 
     /// A value the schema cannot hold (e.g. an invoice dated outside the
     /// years an invoice number can carry). Nothing was written.
-    #[error("invalid {entity}: {reason}")]
+    #[error("invalid {}: {reason}", entity.table())]
     InvalidValue {
-        /// Table name of the entity.
-        entity: &'static str,
+        /// The entity (its table names it in the message).
+        entity: Resource,
         /// What is wrong.
         reason: String,
-    },
-
-    /// `page` must be at least 1 and `per_page` within `1..=100`.
-    #[error("invalid page {page} with {per_page} items per page (page >= 1, 1 <= per_page <= 100)")]
-    InvalidPage {
-        /// The requested page.
-        page: u64,
-        /// The requested page size.
-        per_page: u64,
     },
 
     /// The database aborted the statement to resolve a conflict with another
@@ -190,7 +184,6 @@ impl RepositoryError {
             | Self::StillReferenced { .. }
             | Self::CheckViolation { .. }
             | Self::InvalidValue { .. }
-            | Self::InvalidPage { .. }
             | Self::Unavailable { .. }
             | Self::ConnectionLimitReached { .. }
             | Self::InvalidSettings { .. }
@@ -229,10 +222,11 @@ pub(crate) enum Op {
     Delete,
 }
 
-/// Where an error happened: the entity (table) and the database target.
+/// Where an error happened: the entity (table), if a statement on one
+/// failed, and the database target.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ErrorContext<'a> {
-    pub(crate) entity: &'static str,
+    pub(crate) entity: Option<Resource>,
     pub(crate) target: &'a str,
     pub(crate) op: Op,
 }
@@ -324,11 +318,24 @@ fn classify_database_error(
     db_err: &dyn DatabaseError,
     cx: ErrorContext<'_>,
 ) -> Result<RepositoryError, Fallback> {
+    let code = db_err.code().unwrap_or_default();
+    let fallback = || {
+        if db_err.try_downcast_ref::<SqliteError>().is_some() {
+            classify_sqlite_code(&code)
+        } else {
+            classify_sqlstate(&code)
+        }
+    };
+    // A constraint is refused on a statement on a table; one without a
+    // table (a connection's or a transaction's) is classified by its code.
+    let Some(entity) = cx.entity else {
+        return Err(fallback());
+    };
     let kind = db_err.kind();
     if kind == ErrorKind::UniqueViolation {
         return Ok(RepositoryError::AlreadyExists {
-            entity: cx.entity,
-            field: unique_violation_field(db_err, cx.entity),
+            entity,
+            field: unique_violation_field(db_err, entity.table()),
         });
     }
     // SQLite reports an `ON DELETE RESTRICT` refusal with the extended code
@@ -351,15 +358,9 @@ fn classify_database_error(
             cx.op == Op::Delete
         };
         return Ok(if still_referenced {
-            RepositoryError::StillReferenced {
-                entity: cx.entity,
-                constraint,
-            }
+            RepositoryError::StillReferenced { entity, constraint }
         } else {
-            RepositoryError::ReferencedRowMissing {
-                entity: cx.entity,
-                constraint,
-            }
+            RepositoryError::ReferencedRowMissing { entity, constraint }
         });
     }
     // SQLite cannot add a CHECK to an existing table: the schema emulates
@@ -370,16 +371,11 @@ fn classify_database_error(
         && db_err.message().starts_with(SQLITE_CHECK_PREFIX);
     if kind == ErrorKind::CheckViolation || sqlite_check {
         return Ok(RepositoryError::CheckViolation {
-            entity: cx.entity,
+            entity,
             constraint: check_constraint_name(db_err),
         });
     }
-    let code = db_err.code().unwrap_or_default();
-    if db_err.try_downcast_ref::<SqliteError>().is_some() {
-        Err(classify_sqlite_code(&code))
-    } else {
-        Err(classify_sqlstate(&code))
-    }
+    Err(fallback())
 }
 
 /// How SQLite begins the message of a refused CHECK, native or emulated by a
@@ -516,14 +512,14 @@ mod tests {
     #[test]
     fn retryable_kinds() {
         let cm = RepositoryError::ConcurrentModification {
-            entity: "user",
+            entity: Resource::User,
             id: 1,
             expected: 1,
             actual: 2,
         };
         assert!(cm.is_retryable() && cm.is_concurrent_modification());
         let nf = RepositoryError::NotFound {
-            entity: "user",
+            entity: Resource::User,
             id: 1,
         };
         assert!(!nf.is_retryable());

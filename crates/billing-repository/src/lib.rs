@@ -42,7 +42,7 @@ pub use repositories::idempotency_records::IdempotencyRecords;
 pub use repositories::invoices::Invoices;
 pub use repositories::joined::{PaymentRows, PricingQuery, PricingRows};
 pub use repositories::payments::{PaymentWrite, PaymentWritten};
-pub use repositories::plans::Plans;
+pub use repositories::plans::{PlanFilter, Plans};
 pub use repositories::subscriptions::Subscriptions;
 pub use repositories::taxes::{TaxRates, TaxWithRate, Taxes};
 pub use repositories::user_cases::UserCases;

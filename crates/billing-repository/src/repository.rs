@@ -27,6 +27,7 @@ use std::marker::PhantomData;
 use billing_domain::entities::{
     currency, subscription, tarif_plan, tax, tax_rate, user, user_case, user_details, user_invoice,
 };
+use billing_domain::{PageRequest, Resource};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, UpdateStatement};
 use sea_orm::{
@@ -39,8 +40,7 @@ use serde::Serialize;
 use crate::database::{Executor, Transaction};
 use crate::error::{ErrorContext, Op, RepositoryError, map_db_err};
 
-/// The largest page size a list accepts.
-pub const MAX_PER_PAGE: u64 = 100;
+pub use billing_domain::page::MAX_PER_PAGE;
 
 /// One page of a list, as the API returns it:
 /// `{"items": [...], "page": 1, "per_page": 20, "total": 57}`.
@@ -57,6 +57,17 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The rows `items` of page `page` of a list of `total` rows.
+    #[must_use]
+    pub fn of(items: Vec<T>, page: PageRequest, total: u64) -> Self {
+        Self {
+            items,
+            page: page.page(),
+            per_page: page.per_page(),
+            total,
+        }
+    }
+
     /// The same page with every item mapped.
     #[must_use]
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
@@ -83,8 +94,9 @@ pub trait Versioned:
         ActiveModel: Send + Sync,
     > + sealed::Sealed
 {
-    /// The table name, used in errors (`user`, `user_invoice` …).
-    const NAME: &'static str;
+    /// What the entity is, as errors name it (its table: `user`,
+    /// `user_invoice` …).
+    const RESOURCE: Resource;
     /// The primary key column.
     const ID: Self::Column;
     /// The optimistic-lock version column.
@@ -102,11 +114,11 @@ pub trait Versioned:
 }
 
 macro_rules! versioned {
-    ($($module:ident),+ $(,)?) => {$(
+    ($($module:ident => $resource:ident),+ $(,)?) => {$(
         impl sealed::Sealed for $module::Entity {}
 
         impl Versioned for $module::Entity {
-            const NAME: &'static str = stringify!($module);
+            const RESOURCE: Resource = Resource::$resource;
             const ID: $module::Column = $module::Column::Id;
             const VERSION: $module::Column = $module::Column::Version;
             const CREATED_AT: $module::Column = $module::Column::CreatedAt;
@@ -124,15 +136,15 @@ macro_rules! versioned {
 }
 
 versioned!(
-    user,
-    user_details,
-    user_case,
-    currency,
-    tax,
-    tax_rate,
-    tarif_plan,
-    subscription,
-    user_invoice,
+    user => User,
+    user_details => UserDetails,
+    user_case => Case,
+    currency => Currency,
+    tax => Tax,
+    tax_rate => TaxRate,
+    tarif_plan => Plan,
+    subscription => Subscription,
+    user_invoice => Invoice,
 );
 
 /// The repository of entity `E`: functions taking an [`Executor`] (the
@@ -165,64 +177,42 @@ pub(crate) fn normalize(mut value: Value) -> Value {
     value
 }
 
-pub(crate) fn context<'a, X: Executor>(
-    exec: &'a X,
-    entity: &'static str,
-    op: Op,
-) -> ErrorContext<'a> {
+pub(crate) fn context<'a, X: Executor>(exec: &'a X, entity: Resource, op: Op) -> ErrorContext<'a> {
     ErrorContext {
-        entity,
+        entity: Some(entity),
         target: exec.target(),
         op,
     }
-}
-
-/// Checks `page` and `per_page`; returns the row offset of the page.
-pub(crate) fn page_offset(page: u64, per_page: u64) -> Result<u64, RepositoryError> {
-    let invalid = RepositoryError::InvalidPage { page, per_page };
-    if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(invalid);
-    }
-    (page - 1)
-        .checked_mul(per_page)
-        .filter(|offset| i64::try_from(*offset).is_ok())
-        .ok_or(invalid)
 }
 
 /// Runs `select` (already filtered and ordered) as one page, with the total.
 pub(crate) async fn paginate<E, X>(
     exec: &X,
     select: Select<E>,
-    page: u64,
-    per_page: u64,
+    page: PageRequest,
 ) -> Result<Page<E::Model>, RepositoryError>
 where
     E: Versioned,
     X: Executor,
 {
-    let offset = page_offset(page, per_page)?;
+    let offset = page.offset();
     let conn = exec.connection();
     let total = select
         .clone()
         .count(conn)
         .await
-        .map_err(|e| map_db_err(e, context(exec, E::NAME, Op::Read)))?;
+        .map_err(|e| map_db_err(e, context(exec, E::RESOURCE, Op::Read)))?;
     let items = if offset >= total {
         Vec::new()
     } else {
         select
             .offset(offset)
-            .limit(per_page)
+            .limit(page.limit())
             .all(conn)
             .await
-            .map_err(|e| map_db_err(e, context(exec, E::NAME, Op::Read)))?
+            .map_err(|e| map_db_err(e, context(exec, E::RESOURCE, Op::Read)))?
     };
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        total,
-    })
+    Ok(Page::of(items, page, total))
 }
 
 /// Runs `select` and returns every row.
@@ -237,7 +227,7 @@ where
     select
         .all(exec.connection())
         .await
-        .map_err(|e| map_db_err(e, context(exec, E::NAME, Op::Read)))
+        .map_err(|e| map_db_err(e, context(exec, E::RESOURCE, Op::Read)))
 }
 
 /// Runs `select` and returns the first row.
@@ -252,7 +242,7 @@ where
     select
         .one(exec.connection())
         .await
-        .map_err(|e| map_db_err(e, context(exec, E::NAME, Op::Read)))
+        .map_err(|e| map_db_err(e, context(exec, E::RESOURCE, Op::Read)))
 }
 
 /// What a zero-row `UPDATE`/`DELETE … WHERE id AND version` means.
@@ -286,7 +276,7 @@ impl<E: Versioned> Repository<E> {
         Self::find_by_id(exec, id)
             .await?
             .ok_or(RepositoryError::NotFound {
-                entity: E::NAME,
+                entity: E::RESOURCE,
                 id,
             })
     }
@@ -308,7 +298,7 @@ impl<E: Versioned> Repository<E> {
         fetch_one(tx, E::find().filter(E::ID.eq(id)).lock_shared())
             .await?
             .ok_or(RepositoryError::NotFound {
-                entity: E::NAME,
+                entity: E::RESOURCE,
                 id,
             })
     }
@@ -316,14 +306,12 @@ impl<E: Versioned> Repository<E> {
     /// One page of all rows, ordered by id, and the total number of rows.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`] unless `page >= 1` and
-    /// `1 <= per_page <= 100`; as [`Self::find_by_id`].
+    /// As [`Self::find_by_id`].
     pub async fn find_all<X: Executor>(
         exec: &X,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<E::Model>, RepositoryError> {
-        paginate(exec, E::find().order_by_asc(E::ID), page, per_page).await
+        paginate(exec, E::find().order_by_asc(E::ID), page).await
     }
 
     /// Inserts a row and returns it as stored (one `INSERT … RETURNING`).
@@ -342,7 +330,7 @@ impl<E: Versioned> Repository<E> {
         X: Executor,
         A: IntoActiveModel<E::ActiveModel>,
     {
-        let cx = context(exec, E::NAME, Op::Write);
+        let cx = context(exec, E::RESOURCE, Op::Write);
         let mut active = model.into_active_model();
         for col in E::Column::iter() {
             if let Some(value) = active.get(col).into_value() {
@@ -395,7 +383,7 @@ impl<E: Versioned> Repository<E> {
     ) -> Result<E::Model, RepositoryError> {
         let id = E::id_of(model);
         let backend = exec.connection().get_database_backend();
-        let cx = context(exec, E::NAME, Op::Write);
+        let cx = context(exec, E::RESOURCE, Op::Write);
         // At most two rounds in practice, see `Miss::Retry`; bounded anyway.
         for _ in 0..3 {
             let statement = Self::save_statement(model, expected_version, now, backend);
@@ -428,7 +416,7 @@ impl<E: Versioned> Repository<E> {
         id: i64,
         expected_version: i32,
     ) -> Result<(), RepositoryError> {
-        let cx = context(exec, E::NAME, Op::Delete);
+        let cx = context(exec, E::RESOURCE, Op::Delete);
         for _ in 0..3 {
             let deleted = E::delete_many()
                 .filter(E::ID.eq(id))
@@ -464,7 +452,7 @@ impl<E: Versioned> Repository<E> {
             .into_tuple::<i32>()
             .one(exec.connection())
             .await
-            .map_err(|e| map_db_err(e, context(exec, E::NAME, Op::Read)))
+            .map_err(|e| map_db_err(e, context(exec, E::RESOURCE, Op::Read)))
     }
 
     /// The single `UPDATE … RETURNING` of [`Self::save`].
@@ -571,12 +559,12 @@ impl<E: Versioned> Repository<E> {
     ) -> Result<Miss, RepositoryError> {
         Ok(match Self::current_version(exec, id).await? {
             None => Miss::Fail(RepositoryError::NotFound {
-                entity: E::NAME,
+                entity: E::RESOURCE,
                 id,
             }),
             Some(actual) if actual != expected => {
                 Miss::Fail(RepositoryError::ConcurrentModification {
-                    entity: E::NAME,
+                    entity: E::RESOURCE,
                     id,
                     expected,
                     actual,
@@ -596,11 +584,11 @@ impl<E: Versioned> Repository<E> {
     ) -> Result<E::Model, RepositoryError> {
         Err(match Self::current_version(exec, id).await? {
             None => RepositoryError::NotFound {
-                entity: E::NAME,
+                entity: E::RESOURCE,
                 id,
             },
             Some(actual) => RepositoryError::ConcurrentModification {
-                entity: E::NAME,
+                entity: E::RESOURCE,
                 id,
                 expected,
                 actual,
@@ -612,7 +600,7 @@ impl<E: Versioned> Repository<E> {
 /// Runs a query that returns a single integer (e.g. `RETURNING n`).
 pub(crate) async fn query_i64<X: Executor>(
     exec: &X,
-    entity: &'static str,
+    entity: Resource,
     statement: sea_orm::Statement,
 ) -> Result<i64, RepositoryError> {
     let cx = context(exec, entity, Op::Write);
@@ -623,7 +611,7 @@ pub(crate) async fn query_i64<X: Executor>(
         .map_err(|e| map_db_err(e, cx))?;
     let Some(row) = row else {
         return Err(RepositoryError::Database {
-            source: format!("the statement on {entity} returned no row").into(),
+            source: format!("the statement on {} returned no row", entity.table()).into(),
         });
     };
     row.try_get_by_index::<i64>(0)
@@ -672,14 +660,30 @@ mod tests {
         assert!(sqlite.sql.contains(" RETURNING "), "{}", sqlite.sql);
     }
 
+    /// The page bounds themselves are tested with `PageRequest`.
     #[test]
-    fn pages_are_validated() {
-        assert_eq!(page_offset(1, 20).unwrap(), 0);
-        assert_eq!(page_offset(3, 100).unwrap(), 200);
-        assert!(page_offset(0, 20).is_err());
-        assert!(page_offset(1, 0).is_err());
-        assert!(page_offset(1, 101).is_err());
-        assert!(page_offset(u64::MAX, 100).is_err());
+    fn pages_carry_their_request() {
+        let request = PageRequest::new(3, 100).unwrap();
+        let page = Page::of(vec![1, 2], request, 202);
+        assert_eq!((page.page, page.per_page, page.total), (3, 100, 202));
+        assert_eq!(request.offset(), 200);
+    }
+
+    /// Each versioned entity's [`Resource`] names its table.
+    #[test]
+    fn resources_name_the_tables() {
+        fn check<E: Versioned>() {
+            assert_eq!(E::RESOURCE.table(), E::default().table_name());
+        }
+        check::<user::Entity>();
+        check::<user_details::Entity>();
+        check::<user_case::Entity>();
+        check::<currency::Entity>();
+        check::<tax::Entity>();
+        check::<tax_rate::Entity>();
+        check::<tarif_plan::Entity>();
+        check::<subscription::Entity>();
+        check::<user_invoice::Entity>();
     }
 
     #[test]

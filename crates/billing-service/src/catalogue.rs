@@ -32,11 +32,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use billing_concurrency::Coordination;
 use billing_domain::entities::{currency, tarif_plan, tax, tax_rate};
-use billing_repository::{
-    Currencies, Database, MAX_PER_PAGE, Page, Plans, RepositoryError, TaxRates, Taxes,
-};
+use billing_repository::{Currencies, Database, Page, Plans, TaxRates, Taxes};
 
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, PageRequest};
 
 /// The most rows a catalogue (and, for taxes, their rates) may hold and
 /// still be cached; a larger one is read from the database every time.
@@ -561,34 +559,16 @@ fn fits(rows: usize) -> bool {
 /// `paginate` would answer it, without a `COUNT`.
 pub(crate) fn page_of<'a, T: Clone + 'a>(
     rows: impl Iterator<Item = &'a T>,
-    page: u64,
-    per_page: u64,
-) -> Result<Page<T>, BillingError> {
-    let offset = page_offset(page, per_page)?;
+    page: PageRequest,
+) -> Page<T> {
+    let offset = page.offset();
     let mut total: u64 = 0;
     let mut items = Vec::new();
     for row in rows {
-        if total >= offset && total < offset.saturating_add(per_page) {
+        if total >= offset && total < offset.saturating_add(page.limit()) {
             items.push(row.clone());
         }
         total += 1;
     }
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        total,
-    })
-}
-
-/// Checks `page` and `per_page` as the repository does; the row offset.
-pub(crate) fn page_offset(page: u64, per_page: u64) -> Result<u64, BillingError> {
-    let invalid = || BillingError::from(RepositoryError::InvalidPage { page, per_page });
-    if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(invalid());
-    }
-    (page - 1)
-        .checked_mul(per_page)
-        .filter(|offset| i64::try_from(*offset).is_ok())
-        .ok_or_else(invalid)
+    Page::of(items, page, total)
 }

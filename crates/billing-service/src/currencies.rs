@@ -5,13 +5,13 @@ use billing_domain::entities::currency;
 use billing_domain::exchange::rebase_rates;
 use billing_domain::money;
 use billing_domain::values::CurrencyCode;
-use billing_repository::{Currencies, Executor, MAX_PER_PAGE, Page, Transaction};
+use billing_repository::{Currencies, Executor, Page, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::catalogue::{Catalogue, page_of, page_offset};
+use crate::catalogue::{Catalogue, page_of};
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError, PageRequest, Resource, now};
 
 /// A currency to create.
 #[derive(Clone, Debug, Deserialize)]
@@ -148,30 +148,28 @@ impl Billing {
                 .iter()
                 .find(|c| c.code == code)
                 .cloned()
-                .ok_or_else(|| BillingError::not_found("currency", &code));
+                .ok_or_else(|| BillingError::not_found(Resource::Currency, &code));
         }
         Currencies::find_by_code(self.db(), &code)
             .await?
-            .ok_or_else(|| BillingError::not_found("currency", &code))
+            .ok_or_else(|| BillingError::not_found(Resource::Currency, &code))
     }
 
     /// Currencies by id.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a page out of range.
+    /// [`BillingError::Unavailable`] when the database cannot be read.
     pub async fn list_currencies(
         &self,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<currency::Model>, BillingError> {
-        page_offset(page, per_page)?;
         match self
             .catalogue()
             .currencies(self.db(), self.coordination())
             .await?
         {
-            Some(copy) => page_of(copy.currencies.iter(), page, per_page),
-            None => Ok(Currencies::list(self.db(), page, per_page).await?),
+            Some(copy) => Ok(page_of(copy.currencies.iter(), page)),
+            None => Ok(Currencies::list(self.db(), page).await?),
         }
     }
 
@@ -206,7 +204,7 @@ impl Billing {
         let code = code.trim().to_ascii_uppercase();
         let id = Currencies::find_by_code(self.db(), &code)
             .await?
-            .ok_or_else(|| BillingError::not_found("currency", &code))?
+            .ok_or_else(|| BillingError::not_found(Resource::Currency, &code))?
             .id;
         let name = changes.name.as_deref().map(valid_name).transpose()?;
         let symbol = changes
@@ -254,7 +252,7 @@ impl Billing {
             Box::pin(async move {
                 let mut currency = Currencies::get(tx, id).await?;
                 let read_version = currency.version;
-                check_expected_version("currency", expected_version, read_version)?;
+                check_expected_version(Resource::Currency, expected_version, read_version)?;
                 let stored = currency.clone();
                 apply(&mut currency)?;
                 if currency.is_default {
@@ -289,15 +287,15 @@ pub(crate) async fn all_currencies<X: Executor>(
     exec: &X,
 ) -> Result<Vec<currency::Model>, BillingError> {
     let mut all = Vec::new();
-    let mut page = 1;
+    let mut page = PageRequest::largest_first();
     loop {
-        let batch = Currencies::list(exec, page, MAX_PER_PAGE).await?;
+        let batch = Currencies::list(exec, page).await?;
         let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
         all.extend(batch.items);
-        if done {
-            return Ok(all);
+        match page.next() {
+            Some(next) if !done => page = next,
+            Some(_) | None => return Ok(all),
         }
-        page += 1;
     }
 }
 

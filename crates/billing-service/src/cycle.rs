@@ -50,7 +50,7 @@ use serde::Serialize;
 use crate::events::{append_events, event_of};
 use crate::invoices::{InvoicePricing, pending_invoice};
 use crate::subscriptions::ensure_can_buy;
-use crate::{Billing, BillingError, BoxError, IdempotencyKey, Payment};
+use crate::{Billing, BillingError, BoxError, Contended, IdempotencyKey, Payment};
 
 /// The name of the lease a pass runs under.
 pub const CYCLE_LEASE: &str = "billing-cycle";
@@ -209,7 +209,7 @@ impl Lease {
             Ok(())
         } else {
             Err(BillingError::Locked {
-                resource: "the billing cycle (the lease passed to another instance)".to_owned(),
+                contended: Contended::CycleLease,
             })
         }
     }

@@ -2,8 +2,10 @@
 //! lower crates' errors kept as sources.
 
 use billing_concurrency::CoordinationError;
-use billing_domain::DomainError;
+use billing_domain::{DomainError, Resource};
 use billing_repository::RepositoryError;
+
+use crate::contention::{Contended, LockKey};
 
 /// A boxed error cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -35,19 +37,19 @@ impl Dependency {
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
     /// The resource does not exist.
-    #[error("{entity} {key} not found")]
+    #[error("{resource} {key} not found")]
     NotFound {
         /// Which kind of resource (`user`, `invoice` …).
-        entity: &'static str,
+        resource: Resource,
         /// The id, code or slug asked for.
         key: String,
     },
 
     /// A unique value (e-mail, slug, code) is taken.
-    #[error("a {entity} with this {field} already exists")]
+    #[error("a {resource} with this {field} already exists")]
     AlreadyExists {
         /// Which kind of resource.
-        entity: &'static str,
+        resource: Resource,
         /// Which field collides.
         field: String,
     },
@@ -63,20 +65,20 @@ pub enum BillingError {
     },
 
     /// The caller expected another version than the stored one.
-    #[error("{entity} is at version {current}, not the expected one")]
+    #[error("{resource} is at version {current}, not the expected one")]
     VersionMismatch {
         /// Which kind of resource.
-        entity: &'static str,
+        resource: Resource,
         /// The version now stored.
         current: i32,
     },
 
     /// Another request holds the resource (its lock, or it kept changing
     /// under every retry).
-    #[error("{resource} is being changed by another request; retry later")]
+    #[error("{contended} is being changed by another request; retry later")]
     Locked {
-        /// The resource, e.g. `invoice 42`.
-        resource: String,
+        /// What was held or kept changing, e.g. the lock of `invoice 42`.
+        contended: Contended,
     },
 
     /// The idempotency key is in use by a request that has not finished.
@@ -192,11 +194,26 @@ impl BillingError {
         }
     }
 
-    /// A `NotFound` for `entity` with `key`.
-    pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
+    /// A `NotFound` for `resource` with `key`.
+    pub(crate) fn not_found(resource: Resource, key: impl ToString) -> Self {
         Self::NotFound {
-            entity,
+            resource,
             key: key.to_string(),
+        }
+    }
+
+    /// The failure to take the lock `key`: [`BillingError::Locked`] when
+    /// another request holds it, else as any coordination error.
+    pub(crate) fn taking_lock(error: CoordinationError, key: LockKey) -> Self {
+        match error {
+            CoordinationError::LockNotAcquired { .. } => Self::Locked {
+                contended: Contended::Lock(key),
+            },
+            other @ (CoordinationError::Unavailable { .. }
+            | CoordinationError::Rejected { .. }
+            | CoordinationError::InvalidSettings { .. }
+            | CoordinationError::InvalidArgument { .. }
+            | CoordinationError::CorruptRecord { .. }) => other.into(),
         }
     }
 
@@ -279,7 +296,9 @@ impl From<DomainError> for BillingError {
             | DomainError::InvalidInvoiceNumber { .. }
             | DomainError::InvalidField { .. }
             | DomainError::ArithmeticOverflow
-            | DomainError::DateOutOfRange => Self::Validation {
+            | DomainError::DateOutOfRange
+            | DomainError::PageOutOfRange { .. }
+            | DomainError::PageSizeOutOfRange { .. } => Self::Validation {
                 message: error.to_string(),
                 source: Some(error),
             },
@@ -293,28 +312,32 @@ impl From<RepositoryError> for BillingError {
             RepositoryError::NotFound { entity, id } => Self::not_found(entity, id),
             RepositoryError::ConcurrentModification { entity, actual, .. } => {
                 Self::VersionMismatch {
-                    entity,
+                    resource: entity,
                     current: actual,
                 }
             }
-            RepositoryError::AlreadyExists { entity, field } => {
-                Self::AlreadyExists { entity, field }
-            }
+            RepositoryError::AlreadyExists { entity, field } => Self::AlreadyExists {
+                resource: entity,
+                field,
+            },
+            // These messages name the table, as they always have.
             RepositoryError::ReferencedRowMissing { entity, .. } => Self::invalid(format!(
-                "the {entity} refers to something that does not exist"
+                "the {} refers to something that does not exist",
+                entity.table()
             )),
             RepositoryError::StillReferenced { entity, .. } => Self::InUse {
-                message: format!("the {entity} is still referenced by other records"),
+                message: format!(
+                    "the {} is still referenced by other records",
+                    entity.table()
+                ),
             },
-            RepositoryError::CheckViolation { entity, .. } => {
-                Self::invalid(format!("the {entity} breaks a rule of the schema"))
-            }
-            RepositoryError::InvalidValue { entity, reason } => {
-                Self::invalid(format!("invalid {entity}: {reason}"))
-            }
-            RepositoryError::InvalidPage { page, per_page } => Self::invalid(format!(
-                "invalid page {page} with per_page {per_page}: page >= 1 and 1 <= per_page <= 100"
+            RepositoryError::CheckViolation { entity, .. } => Self::invalid(format!(
+                "the {} breaks a rule of the schema",
+                entity.table()
             )),
+            RepositoryError::InvalidValue { entity, reason } => {
+                Self::invalid(format!("invalid {}: {reason}", entity.table()))
+            }
             error @ (RepositoryError::TransactionConflict { .. }
             | RepositoryError::Unavailable { .. }
             | RepositoryError::ConnectionLimitReached { .. }) => Self::Unavailable {
@@ -334,14 +357,15 @@ impl From<RepositoryError> for BillingError {
 impl From<CoordinationError> for BillingError {
     fn from(error: CoordinationError) -> Self {
         match error {
-            CoordinationError::LockNotAcquired { ref name, .. } => Self::Locked {
-                resource: name.replace(':', " "),
-            },
             error @ CoordinationError::Unavailable { .. } => Self::Unavailable {
                 dependency: Dependency::Coordination,
                 source: Box::new(error),
             },
-            error @ (CoordinationError::Rejected { .. }
+            // Whoever takes a lock names what it locks, and answers a busy
+            // one with a typed `Locked` (see `BillingError::taking_lock`); a busy
+            // lock that reaches this point is a lock nobody named.
+            error @ (CoordinationError::LockNotAcquired { .. }
+            | CoordinationError::Rejected { .. }
             | CoordinationError::InvalidSettings { .. }
             | CoordinationError::InvalidArgument { .. }
             | CoordinationError::CorruptRecord { .. }) => Self::Internal {

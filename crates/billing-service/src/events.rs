@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, Resource};
 
 /// A row whose changes may make an event.
 pub(crate) trait Evented {
@@ -245,7 +245,7 @@ impl Billing {
             Some(id) => {
                 // Which ids exist is state, not input: as any reference
                 // to a missing row, 404.
-                let unknown = || BillingError::not_found("event", id);
+                let unknown = || BillingError::not_found(Resource::Event, id);
                 match Outbox::get(self.db(), id).await {
                     Ok(event) => Some(event.position.ok_or_else(unknown)?),
                     Err(RepositoryError::NotFound { .. }) => return Err(unknown()),
@@ -271,7 +271,7 @@ impl Billing {
         match Outbox::get(self.db(), id).await {
             Ok(event) if event.position.is_some() => Ok(event),
             Ok(_) | Err(RepositoryError::NotFound { .. }) => {
-                Err(BillingError::not_found("event", id))
+                Err(BillingError::not_found(Resource::Event, id))
             }
             Err(other) => Err(other.into()),
         }

@@ -223,7 +223,6 @@ fn unknown_outcome(error: &RepositoryError) -> Option<impl Fn() -> RepositoryErr
         | RepositoryError::StillReferenced { .. }
         | RepositoryError::CheckViolation { .. }
         | RepositoryError::InvalidValue { .. }
-        | RepositoryError::InvalidPage { .. }
         | RepositoryError::TransactionConflict { .. }
         | RepositoryError::InvalidSettings { .. }
         | RepositoryError::Database { .. } => return None,
@@ -264,6 +263,7 @@ impl InvoiceBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Resource;
 
     #[test]
     fn only_an_unreachable_database_answers_every_request_with_its_error() {
@@ -278,7 +278,7 @@ mod tests {
                 if target == "db:5432" && source.to_string().contains("COMMIT")
         ));
         let refused = RepositoryError::ReferencedRowMissing {
-            entity: "user_invoice",
+            entity: Resource::Invoice,
             constraint: "fk_user_invoice_user".to_owned(),
         };
         assert!(

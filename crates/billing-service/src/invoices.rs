@@ -18,7 +18,7 @@ use crate::events::{append_events, event_of};
 use crate::idempotency::{Claim, IdempotencyKey, Idempotent};
 use crate::subscriptions::ensure_can_buy;
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, Contended, LockKey, PageRequest, Resource};
 
 /// Writing under a lock stops this long before the lock's TTL runs out, so
 /// a commit never lands after another holder may have taken the lock.
@@ -131,11 +131,10 @@ impl Billing {
         &self,
         user_id: i64,
         status: Option<InvoiceStatus>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user_invoice::Model>, BillingError> {
         Users::get(self.db(), user_id).await?;
-        Ok(Invoices::by_user(self.db(), user_id, status, page, per_page).await?)
+        Ok(Invoices::by_user(self.db(), user_id, status, page).await?)
     }
 
     /// Marks an invoice failed or cancelled.
@@ -220,14 +219,16 @@ impl Billing {
         Fut: Future<Output = Result<T, BillingError>>,
     {
         let settings = self.settings();
+        let key = LockKey::of(Resource::Invoice, id);
         let lock = self
             .coordination()
             .try_lock(
-                &format!("invoice:{id}"),
+                &key.name(),
                 settings.payment_lock_ttl,
                 settings.payment_lock_wait,
             )
-            .await?;
+            .await
+            .map_err(|error| BillingError::taking_lock(error, key))?;
         let fence = LockFence::of(&lock)?;
         let result = work(fence).await;
         release(lock).await;
@@ -297,18 +298,18 @@ async fn price_invoice<X: Executor>(
     )
     .await?;
     let user = rows.user.ok_or(RepositoryError::NotFound {
-        entity: "user",
+        entity: Resource::User,
         id: new.user_id,
     })?;
     ensure_can_buy(&user)?;
     let plan = rows.plan.ok_or(RepositoryError::NotFound {
-        entity: "tarif_plan",
+        entity: Resource::Plan,
         id: new.plan_id,
     })?;
     if let Some(subscription_id) = new.subscription_id {
         let subscription = rows
             .subscription
-            .ok_or_else(|| BillingError::not_found("subscription", subscription_id))?;
+            .ok_or_else(|| BillingError::not_found(Resource::Subscription, subscription_id))?;
         if subscription.user_id != user.id || subscription.tarif_plan_id != plan.id {
             return Err(BillingError::invalid_transition(format!(
                 "subscription {subscription_id} is not user {}'s subscription to plan {}",
@@ -316,7 +317,7 @@ async fn price_invoice<X: Executor>(
             )));
         }
     }
-    let unknown = |code: &str| BillingError::not_found("currency", code);
+    let unknown = |code: &str| BillingError::not_found(Resource::Currency, code);
     let target = rows
         .target
         .ok_or_else(|| unknown(code.as_ref().map_or(&plan.currency, CurrencyCode::as_str)))?;
@@ -326,7 +327,7 @@ async fn price_invoice<X: Executor>(
         .ok_or_else(|| BillingError::invalid_transition("no default currency is configured"))?;
     let tax = match (tax_code.as_ref(), rows.tax) {
         (Some(_), Some(tax)) => Some((tax, rows.rates)),
-        (Some(code), None) => return Err(BillingError::not_found("tax", code)),
+        (Some(code), None) => return Err(BillingError::not_found(Resource::Tax, code)),
         (None, _) => None,
     };
     pending_invoice(
@@ -419,7 +420,7 @@ async fn existing_currency<X: Executor>(
 ) -> Result<billing_domain::entities::currency::Model, BillingError> {
     Currencies::find_by_code(exec, code)
         .await?
-        .ok_or_else(|| BillingError::not_found("currency", code))
+        .ok_or_else(|| BillingError::not_found(Resource::Currency, code))
 }
 
 /// Refuses a payment whose method the schema cannot store, before any lock
@@ -472,7 +473,7 @@ impl LockFence {
             Ok(())
         } else {
             Err(BillingError::Locked {
-                resource: "the invoice (the payment outlived its lock)".to_owned(),
+                contended: Contended::LockExpired(Resource::Invoice),
             })
         }
     }
@@ -488,13 +489,13 @@ async fn load_for_change(
     fence: LockFence,
 ) -> Result<user_invoice::Model, BillingError> {
     let invoice = Invoices::get(tx, id).await?;
-    check_expected_version("user_invoice", expected_version, invoice.version)?;
+    check_expected_version(Resource::Invoice, expected_version, invoice.version)?;
     if invoice
         .fencing_token
         .is_some_and(|stored| stored >= fence.token)
     {
         return Err(BillingError::Locked {
-            resource: format!("invoice {id} (a newer lock holder wrote it)"),
+            contended: Contended::NewerLockHolder(LockKey::of(Resource::Invoice, id)),
         });
     }
     Ok(invoice)

@@ -17,17 +17,20 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use billing_concurrency::Coordination;
 //! use billing_repository::{DatabaseSettings, connect};
-//! use billing_service::{Billing, BillingSettings};
+//! use billing_service::{Billing, BillingSettings, PageRequest, PlanFilter};
 //!
 //! let db = connect(&DatabaseSettings::new("sqlite://billing.db?mode=rwc")).await?;
 //! billing_migration::up_locked(db.connection()).await?;
 //! let billing = Billing::new(db, Coordination::embedded(), BillingSettings::default());
-//! let plans = billing.list_plans(false, 1, 20).await?;
+//! let plans = billing
+//!     .list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+//!     .await?;
 //! # let _ = plans; Ok(()) }
 //! ```
 
 mod catalogue;
 mod clock;
+mod contention;
 mod currencies;
 mod cycle;
 mod error;
@@ -54,9 +57,12 @@ use std::time::Duration;
 use billing_concurrency::Coordination;
 use billing_repository::Database;
 
-pub use billing_repository::Page;
+pub use billing_domain::page::{MAX_PAGE, MAX_PER_PAGE};
+pub use billing_domain::{PageRequest, Resource};
+pub use billing_repository::{Page, PlanFilter};
 pub use catalogue::{Catalogue, CatalogueStats, MAX_CACHED_ROWS};
 pub use clock::{Clock, SystemClock, TestClock};
+pub use contention::{Contended, LockKey};
 pub use currencies::{CurrencyChanges, NewCurrency};
 pub use cycle::{
     CYCLE_LEASE, ChargeFuture, ChargeOutcome, ChargeRequest, CycleReport, CycleRunner,

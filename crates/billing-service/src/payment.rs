@@ -12,7 +12,7 @@ use crate::events::event_of;
 use crate::idempotency::Claim;
 use crate::invoices::{LockFence, Payment, PaymentOutcome};
 use crate::versioned::check_expected_version;
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, Contended, LockKey, Resource};
 
 impl Billing {
     /// One payment under the invoice's lock. On PostgreSQL: one statement
@@ -53,11 +53,11 @@ impl Billing {
                 {
                     return Err(match Invoices::current_version(self.db(), id).await? {
                         Some(current) => BillingError::VersionMismatch {
-                            entity: "user_invoice",
+                            resource: Resource::Invoice,
                             current,
                         },
                         None => RepositoryError::NotFound {
-                            entity: "user_invoice",
+                            entity: Resource::Invoice,
                             id,
                         }
                         .into(),
@@ -71,7 +71,7 @@ impl Billing {
             }
         }
         Err(BillingError::Locked {
-            resource: format!("invoice {id}"),
+            contended: Contended::Lock(LockKey::of(Resource::Invoice, id)),
         })
     }
 
@@ -119,11 +119,11 @@ fn paid(
     let subscription = match invoice.subscription_id {
         Some(subscription_id) => {
             let mut subscription = rows.subscription.ok_or(RepositoryError::NotFound {
-                entity: "subscription",
+                entity: Resource::Subscription,
                 id: subscription_id,
             })?;
             let plan = rows.plan.ok_or(RepositoryError::NotFound {
-                entity: "tarif_plan",
+                entity: Resource::Plan,
                 id: invoice.tarif_plan_id,
             })?;
             let subscription_before = subscription.clone();
@@ -191,16 +191,16 @@ fn checked_for_change(
     fence: LockFence,
 ) -> Result<user_invoice::Model, BillingError> {
     let invoice = invoice.ok_or(RepositoryError::NotFound {
-        entity: "user_invoice",
+        entity: Resource::Invoice,
         id,
     })?;
-    check_expected_version("user_invoice", expected_version, invoice.version)?;
+    check_expected_version(Resource::Invoice, expected_version, invoice.version)?;
     if invoice
         .fencing_token
         .is_some_and(|stored| stored >= fence.token)
     {
         return Err(BillingError::Locked {
-            resource: format!("invoice {id} (a newer lock holder wrote it)"),
+            contended: Contended::NewerLockHolder(LockKey::of(Resource::Invoice, id)),
         });
     }
     Ok(invoice)

@@ -11,11 +11,11 @@ use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::catalogue::{Catalogue, page_of, page_offset};
+use crate::catalogue::{Catalogue, page_of};
 use crate::currencies::all_currencies;
 use crate::rules::NAME_MAX_CHARS;
 use crate::text::{optional_text, valid_text};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError, PageRequest, PlanFilter, Resource, now};
 
 /// A plan to create.
 #[derive(Clone, Debug, Deserialize)]
@@ -175,42 +175,37 @@ impl Billing {
             });
             return match (found, plan) {
                 (Some(found), PlanRef::Id(_) | PlanRef::Slug(_)) => Ok(found.clone()),
-                (None, PlanRef::Id(id)) => Err(BillingError::not_found("tarif_plan", id)),
-                (None, PlanRef::Slug(slug)) => Err(BillingError::not_found("tarif_plan", slug)),
+                (None, PlanRef::Id(id)) => Err(BillingError::not_found(Resource::Plan, id)),
+                (None, PlanRef::Slug(slug)) => Err(BillingError::not_found(Resource::Plan, slug)),
             };
         }
         match plan {
             PlanRef::Id(id) => Ok(Plans::get(self.db(), *id).await?),
             PlanRef::Slug(slug) => Plans::find_by_slug(self.db(), slug)
                 .await?
-                .ok_or_else(|| BillingError::not_found("tarif_plan", slug)),
+                .ok_or_else(|| BillingError::not_found(Resource::Plan, slug)),
         }
     }
 
-    /// Plans by `sort_order`: the active ones, or all.
+    /// Plans by `sort_order`: those `filter` keeps.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a page out of range.
+    /// [`BillingError::Unavailable`] when the database cannot be read.
     pub async fn list_plans(
         &self,
-        include_inactive: bool,
-        page: u64,
-        per_page: u64,
+        filter: PlanFilter,
+        page: PageRequest,
     ) -> Result<Page<tarif_plan::Model>, BillingError> {
-        page_offset(page, per_page)?;
         match self
             .catalogue()
             .plans(self.db(), self.coordination())
             .await?
         {
-            Some(copy) => page_of(
-                copy.plans
-                    .iter()
-                    .filter(|p| include_inactive || p.is_active),
+            Some(copy) => Ok(page_of(
+                copy.plans.iter().filter(|p| filter.keeps(p.is_active)),
                 page,
-                per_page,
-            ),
-            None => Ok(Plans::list(self.db(), include_inactive, page, per_page).await?),
+            )),
+            None => Ok(Plans::list(self.db(), filter, page).await?),
         }
     }
 
@@ -290,7 +285,7 @@ fn normalise_and_validate(
     let own = currencies
         .iter()
         .find(|c| c.code == plan.currency)
-        .ok_or_else(|| BillingError::not_found("currency", &plan.currency))?;
+        .ok_or_else(|| BillingError::not_found(Resource::Currency, &plan.currency))?;
     if !own.is_active {
         return Err(BillingError::invalid_transition(format!(
             "currency {} is not active",

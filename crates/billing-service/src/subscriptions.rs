@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::events::{append_events, event_of};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError, PageRequest, now};
 
 /// A subscription to create (status `pending` until its first payment).
 #[derive(Clone, Debug, Deserialize)]
@@ -112,11 +112,10 @@ impl Billing {
     pub async fn list_subscriptions(
         &self,
         user_id: i64,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<subscription::Model>, BillingError> {
         Users::get(self.db(), user_id).await?;
-        Ok(Subscriptions::by_user(self.db(), user_id, page, per_page).await?)
+        Ok(Subscriptions::by_user(self.db(), user_id, page).await?)
     }
 
     /// Applies a lifecycle transition. None adds paid time: `Activate`

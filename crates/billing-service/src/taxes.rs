@@ -9,11 +9,11 @@ use billing_repository::{Page, TaxRates, Taxes, Transaction};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::catalogue::{Catalogue, page_of, page_offset};
+use crate::catalogue::{Catalogue, page_of};
 use crate::rules::NAME_MAX_CHARS;
 use crate::text::{optional_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, PageRequest, Resource};
 
 /// A tax to create; its rate applies from now on.
 #[derive(Clone, Debug, Deserialize)]
@@ -130,7 +130,7 @@ impl Billing {
                 .iter()
                 .find(|t| t.id == id)
                 .cloned()
-                .ok_or_else(|| BillingError::not_found("tax", id));
+                .ok_or_else(|| BillingError::not_found(Resource::Tax, id));
         }
         Ok(Taxes::get(self.db(), id).await?)
     }
@@ -138,20 +138,15 @@ impl Billing {
     /// Taxes by id.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a page out of range.
-    pub async fn list_taxes(
-        &self,
-        page: u64,
-        per_page: u64,
-    ) -> Result<Page<tax::Model>, BillingError> {
-        page_offset(page, per_page)?;
+    /// [`BillingError::Unavailable`] when the database cannot be read.
+    pub async fn list_taxes(&self, page: PageRequest) -> Result<Page<tax::Model>, BillingError> {
         match self
             .catalogue()
             .taxes(self.db(), self.coordination())
             .await?
         {
-            Some(copy) => page_of(copy.taxes.iter(), page, per_page),
-            None => Ok(Taxes::list(self.db(), page, per_page).await?),
+            Some(copy) => Ok(page_of(copy.taxes.iter(), page)),
+            None => Ok(Taxes::list(self.db(), page).await?),
         }
     }
 
@@ -166,7 +161,7 @@ impl Billing {
             .await?
         {
             if !copy.taxes.iter().any(|t| t.id == id) {
-                return Err(BillingError::not_found("tax", id));
+                return Err(BillingError::not_found(Resource::Tax, id));
             }
             return Ok(copy.rates.get(&id).cloned().unwrap_or_default());
         }
@@ -244,7 +239,7 @@ impl Billing {
             Box::pin(async move {
                 let mut tax = Taxes::get(tx, id).await?;
                 let read_version = tax.version;
-                check_expected_version("tax", expected_version, read_version)?;
+                check_expected_version(Resource::Tax, expected_version, read_version)?;
                 let old_rate = tax.rate;
                 let stored = tax.clone();
                 apply(&mut tax)?;

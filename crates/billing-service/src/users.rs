@@ -11,8 +11,8 @@ use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
 use billing_domain::events::ResourceKind;
 use billing_domain::values::{CountryCode, EmailAddress};
 use billing_repository::{
-    Executor, IdempotencyRecords, MAX_PER_PAGE, Outbox, Page, Repository, RepositoryError,
-    UserCases, UserDetailsRepository, Users,
+    Executor, IdempotencyRecords, Outbox, Page, Repository, RepositoryError, UserCases,
+    UserDetailsRepository, Users,
 };
 use serde::Deserialize;
 
@@ -23,7 +23,7 @@ use crate::rules::{
 };
 use crate::text::{optional_bounded_text, valid_text};
 use crate::versioned::{check_expected_version, save_or_conflict};
-use crate::{Billing, BillingError, now};
+use crate::{Billing, BillingError, Contended, PageRequest, Resource, now};
 
 /// Shorter passwords are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -180,15 +180,14 @@ impl Billing {
     /// Users, optionally filtered by status and role, by id.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a page out of range.
+    /// [`BillingError::Unavailable`] when the database cannot be read.
     pub async fn list_users(
         &self,
         status: Option<UserStatus>,
         role: Option<UserRole>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user::Model>, BillingError> {
-        Ok(Users::list(self.db(), status, role, page, per_page).await?)
+        Ok(Users::list(self.db(), status, role, page).await?)
     }
 
     /// Changes a user's status, role or e-mail. A change to `deleted`
@@ -270,7 +269,7 @@ impl Billing {
             Box::pin(async move {
                 let mut user = Users::get(tx, id).await?;
                 let read_version = user.version;
-                check_expected_version("user", expected_version, read_version)?;
+                check_expected_version(Resource::User, expected_version, read_version)?;
                 let stored = user.clone();
                 delete(&mut user)?;
                 if user.status != UserStatus::Deleted {
@@ -426,7 +425,7 @@ impl Billing {
         Users::get(self.db(), user_id).await?;
         UserDetailsRepository::find_by_user(self.db(), user_id)
             .await?
-            .ok_or_else(|| BillingError::not_found("user_details", user_id))
+            .ok_or_else(|| BillingError::not_found(Resource::UserDetails, user_id))
     }
 
     /// Erases the personal details of user `user_id` (the row is deleted);
@@ -457,7 +456,7 @@ impl Billing {
                     if expected_version.is_some() =>
                 {
                     return Err(BillingError::VersionMismatch {
-                        entity: "user_details",
+                        resource: Resource::UserDetails,
                         current: actual,
                     });
                 }
@@ -468,7 +467,7 @@ impl Billing {
             }
         }
         Err(BillingError::Locked {
-            resource: format!("user_details of user {user_id}"),
+            contended: Contended::DetailsOf { user_id },
         })
     }
 
@@ -517,11 +516,10 @@ impl Billing {
         &self,
         user_id: i64,
         status: Option<CaseStatus>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user_case::Model>, BillingError> {
         Users::get(self.db(), user_id).await?;
-        Ok(UserCases::by_user(self.db(), user_id, status, page, per_page).await?)
+        Ok(UserCases::by_user(self.db(), user_id, status, page).await?)
     }
 
     /// Changes a support case.
@@ -586,15 +584,15 @@ async fn all_cases<X: Executor>(
     user_id: i64,
 ) -> Result<Vec<user_case::Model>, BillingError> {
     let mut all = Vec::new();
-    let mut page = 1;
+    let mut page = PageRequest::largest_first();
     loop {
-        let batch = UserCases::by_user(exec, user_id, None, page, MAX_PER_PAGE).await?;
+        let batch = UserCases::by_user(exec, user_id, None, page).await?;
         let done = batch.items.len() < usize::try_from(batch.per_page).unwrap_or(usize::MAX);
         all.extend(batch.items);
-        if done {
-            return Ok(all);
+        match page.next() {
+            Some(next) if !done => page = next,
+            Some(_) | None => return Ok(all),
         }
-        page += 1;
     }
 }
 

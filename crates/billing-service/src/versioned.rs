@@ -7,7 +7,7 @@ use billing_repository::{
 
 use crate::events::{Evented, append_events, event_of};
 use crate::idempotency::{Claim, Recorded};
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, Contended, Resource};
 
 impl Billing {
     /// Loads row `id` of `E`, lets `apply` change it, and saves it with a
@@ -39,7 +39,7 @@ impl Billing {
         for _ in 0..self.settings().max_attempts {
             let mut model = Repository::<E>::get(db, id).await?;
             let read_version = E::version_of(&model);
-            check_expected_version(E::NAME, expected_version, read_version)?;
+            check_expected_version(E::RESOURCE, expected_version, read_version)?;
             let stored = model.clone();
             apply(&mut model)?;
             if model == stored {
@@ -81,11 +81,18 @@ impl Billing {
             };
             match saved {
                 Some(saved) => return Ok(saved),
-                None => tracing::debug!(entity = E::NAME, id, "concurrent change; re-reading"),
+                None => tracing::debug!(
+                    entity = E::RESOURCE.table(),
+                    id,
+                    "concurrent change; re-reading"
+                ),
             }
         }
         Err(BillingError::Locked {
-            resource: format!("{} {id}", E::NAME),
+            contended: Contended::Row {
+                resource: E::RESOURCE,
+                id,
+            },
         })
     }
 }
@@ -127,7 +134,7 @@ impl Billing {
             }
         }
         Err(BillingError::Locked {
-            resource: "the records of this change".to_owned(),
+            contended: Contended::Records,
         })
     }
 }
@@ -181,13 +188,13 @@ impl From<RepositoryError> for Attempt {
 /// Refuses a change when the caller expected another version than the one
 /// read (nothing is written then).
 pub(crate) fn check_expected_version(
-    entity: &'static str,
+    resource: Resource,
     expected_version: Option<i32>,
     current: i32,
 ) -> Result<(), BillingError> {
     match expected_version {
         Some(expected) if expected != current => {
-            Err(BillingError::VersionMismatch { entity, current })
+            Err(BillingError::VersionMismatch { resource, current })
         }
         Some(_) | None => Ok(()),
     }
@@ -210,7 +217,7 @@ where
         Ok(saved) => Ok(Some(saved)),
         Err(RepositoryError::ConcurrentModification { actual, .. }) => match expected_version {
             Some(_) => Err(BillingError::VersionMismatch {
-                entity: E::NAME,
+                resource: E::RESOURCE,
                 current: actual,
             }),
             None => Ok(None),

@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::{Billing, BillingError};
+use crate::{Billing, BillingError, PageRequest, Resource};
 
 /// The longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -226,13 +226,12 @@ impl Billing {
     /// A page of the webhook endpoints, by id.
     ///
     /// # Errors
-    /// [`BillingError::Validation`] for a page out of range.
+    /// [`BillingError::Unavailable`] when the database cannot be read.
     pub async fn list_webhook_endpoints(
         &self,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<webhook_endpoint::Model>, BillingError> {
-        Ok(WebhookEndpoints::list(self.db(), page, per_page).await?)
+        Ok(WebhookEndpoints::list(self.db(), page).await?)
     }
 
     /// Enables or disables endpoint `id` (enabling a `failing` endpoint
@@ -261,7 +260,7 @@ impl Billing {
         if deleted {
             Ok(())
         } else {
-            Err(BillingError::not_found("webhook_endpoint", id))
+            Err(BillingError::not_found(Resource::WebhookEndpoint, id))
         }
     }
 

@@ -27,27 +27,22 @@ use super::{ApiError, ProblemCode};
 impl From<BillingError> for ApiError {
     fn from(error: BillingError) -> Self {
         let (code, detail) = match &error {
-            BillingError::NotFound { entity, key } => (
-                ProblemCode::NotFound,
-                format!("{} {key} not found", resource_name(entity)),
-            ),
-            BillingError::AlreadyExists { entity, field } => (
+            BillingError::NotFound { resource, key } => {
+                (ProblemCode::NotFound, format!("{resource} {key} not found"))
+            }
+            BillingError::AlreadyExists { resource, field } => (
                 ProblemCode::AlreadyExists,
-                format!(
-                    "a {} with this {field} already exists",
-                    resource_name(entity)
-                ),
+                format!("a {resource} with this {field} already exists"),
             ),
             BillingError::InvalidTransition { message, .. } => {
                 (ProblemCode::InvalidTransition, message.clone())
             }
-            BillingError::VersionMismatch { entity, current } => {
+            BillingError::VersionMismatch { resource, current } => {
                 let current = *current;
                 return Self::new(
                     ProblemCode::VersionMismatch,
                     format!(
-                        "the {} is at version {current}, not the one in If-Match; read it again",
-                        resource_name(entity)
+                        "the {resource} is at version {current}, not the one in If-Match; read it again"
                     ),
                 )
                 .with_extension("current_version", current)
@@ -91,20 +86,9 @@ impl From<BillingError> for ApiError {
     }
 }
 
-/// The name of a resource as the API calls it (`tarif_plan` is a `plan`).
-fn resource_name(entity: &str) -> &str {
-    match entity {
-        "tarif_plan" => "plan",
-        "user_invoice" => "invoice",
-        "user_case" => "case",
-        "user_details" => "user details",
-        "tax_rate" => "tax rate",
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use billing_service::{Contended, LockKey, Resource};
     use serde_json::json;
 
     use super::*;
@@ -118,7 +102,7 @@ mod tests {
         let cases = [
             (
                 BillingError::NotFound {
-                    entity: "tarif_plan",
+                    resource: Resource::Plan,
                     key: "pro".into(),
                 },
                 404,
@@ -126,7 +110,7 @@ mod tests {
             ),
             (
                 BillingError::AlreadyExists {
-                    entity: "user",
+                    resource: Resource::User,
                     field: "email".into(),
                 },
                 409,
@@ -142,7 +126,7 @@ mod tests {
             ),
             (
                 BillingError::VersionMismatch {
-                    entity: "user_invoice",
+                    resource: Resource::Invoice,
                     current: 3,
                 },
                 412,
@@ -150,7 +134,7 @@ mod tests {
             ),
             (
                 BillingError::Locked {
-                    resource: "invoice 4".into(),
+                    contended: Contended::Lock(LockKey::of(Resource::Invoice, 4)),
                 },
                 409,
                 "locked",
@@ -213,7 +197,7 @@ mod tests {
     #[test]
     fn details_speak_the_api_language() {
         let mapped = map(BillingError::NotFound {
-            entity: "tarif_plan",
+            resource: Resource::Plan,
             key: "pro".into(),
         });
         assert_eq!(mapped.problem().detail, "plan pro not found");
@@ -227,10 +211,58 @@ mod tests {
         );
     }
 
+    /// The details name every resource as they did when the errors carried
+    /// table names, mapped by the API (`tarif_plan` was a `plan`).
+    #[test]
+    fn every_resource_keeps_its_name_in_details() {
+        fn former_name(table: &str) -> &str {
+            match table {
+                "tarif_plan" => "plan",
+                "user_invoice" => "invoice",
+                "user_case" => "case",
+                "user_details" => "user details",
+                "tax_rate" => "tax rate",
+                other => other,
+            }
+        }
+        for resource in Resource::ALL {
+            let name = former_name(resource.table());
+            let detail = |error| map(error).problem().detail.clone();
+            assert_eq!(
+                detail(BillingError::NotFound {
+                    resource,
+                    key: "7".into()
+                }),
+                format!("{name} 7 not found")
+            );
+            assert_eq!(
+                detail(BillingError::AlreadyExists {
+                    resource,
+                    field: "code".into()
+                }),
+                format!("a {name} with this code already exists")
+            );
+            assert_eq!(
+                detail(BillingError::VersionMismatch {
+                    resource,
+                    current: 2
+                }),
+                format!("the {name} is at version 2, not the one in If-Match; read it again")
+            );
+        }
+        let locked = map(BillingError::Locked {
+            contended: Contended::Lock(LockKey::of(Resource::Invoice, 42)),
+        });
+        assert_eq!(
+            locked.problem().detail,
+            "invoice 42 is being changed by another request; retry later"
+        );
+    }
+
     #[test]
     fn version_mismatch_carries_the_current_version() {
         let mapped = map(BillingError::VersionMismatch {
-            entity: "user",
+            resource: Resource::User,
             current: 7,
         });
         let body = serde_json::to_value(mapped.problem()).unwrap();

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::idempotency::KeyParam;
 use crate::problem::responses::{KeyReused, NoSuchCase, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
@@ -133,10 +133,10 @@ pub async fn list_cases(
     query: web::Query<CaseListQuery>,
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::new(query.page, query.per_page)?;
+    let page = page_request(query.page, query.per_page)?;
     let cases = state
         .billing()
-        .list_cases(id.into_inner(), query.status, page.page, page.per_page)
+        .list_cases(id.into_inner(), query.status, page)
         .await?;
     Reply::ok(&ListResponse::from_page(cases, CaseResponse::from))
 }

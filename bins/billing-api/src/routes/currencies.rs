@@ -116,10 +116,7 @@ pub async fn list_currencies(
     query: web::Query<PageQuery>,
 ) -> Result<Reply, ApiError> {
     let page = query.into_inner().page()?;
-    let currencies = state
-        .billing()
-        .list_currencies(page.page, page.per_page)
-        .await?;
+    let currencies = state.billing().list_currencies(page).await?;
     Reply::ok(&ListResponse::from_page(currencies, CurrencyResponse::from))
 }
 

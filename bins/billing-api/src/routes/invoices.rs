@@ -20,7 +20,7 @@ use crate::idempotency::{self, KeyParam, RequiredKeyHeader, RequiredKeyParam};
 use crate::problem::responses::{KeyReused, NoSuchInvoice, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest, RawBody};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, RawBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::{KeyedAction, KeyedCreation};
 use crate::state::AppState;
@@ -210,10 +210,10 @@ pub async fn list_invoices(
     query: web::Query<InvoiceListQuery>,
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::new(query.page, query.per_page)?;
+    let page = page_request(query.page, query.per_page)?;
     let invoices = state
         .billing()
-        .list_invoices(id.into_inner(), query.status, page.page, page.per_page)
+        .list_invoices(id.into_inner(), query.status, page)
         .await?;
     Reply::ok(&ListResponse::from_page(invoices, InvoiceResponse::from))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::tarif_plan;
 use billing_domain::enums::BillingPeriod;
-use billing_service::{NewPlan, PlanChanges, PlanRef};
+use billing_service::{NewPlan, PlanChanges, PlanFilter, PlanRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +15,7 @@ use crate::idempotency::KeyParam;
 use crate::problem::responses::{KeyReused, NoSuchPlan, VersionMismatch};
 use crate::problem::{ApiError, Problem};
 use crate::representation;
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
@@ -136,13 +136,12 @@ pub async fn list_plans(
     query: web::Query<PlanListQuery>,
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::new(query.page, query.per_page)?;
+    let page = page_request(query.page, query.per_page)?;
     let plans = state
         .billing()
         .list_plans(
-            query.include_inactive.unwrap_or(false),
-            page.page,
-            page.per_page,
+            PlanFilter::including_inactive(query.include_inactive.unwrap_or(false)),
+            page,
         )
         .await?;
     Reply::ok(&ListResponse::from_page(plans, PlanResponse::from))

@@ -190,7 +190,7 @@ pub async fn list_subscriptions(
     let page = query.into_inner().page()?;
     let subscriptions = state
         .billing()
-        .list_subscriptions(id.into_inner(), page.page, page.per_page)
+        .list_subscriptions(id.into_inner(), page)
         .await?;
     let now = Utc::now();
     Reply::ok(&ListResponse::from_page(subscriptions, |s| {

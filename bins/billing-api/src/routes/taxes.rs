@@ -127,7 +127,7 @@ pub async fn list_taxes(
     query: web::Query<PageQuery>,
 ) -> Result<Reply, ApiError> {
     let page = query.into_inner().page()?;
-    let taxes = state.billing().list_taxes(page.page, page.per_page).await?;
+    let taxes = state.billing().list_taxes(page).await?;
     Reply::ok(&ListResponse::from_page(taxes, TaxResponse::from))
 }
 
@@ -224,8 +224,8 @@ pub async fn list_tax_rates(
     // Newest first, whatever order the history came in.
     history.sort_by(|a, b| b.valid_from.cmp(&a.valid_from).then(b.id.cmp(&a.id)));
     let total = u64::try_from(history.len()).unwrap_or(u64::MAX);
-    let skip = usize::try_from((page.page - 1).saturating_mul(page.per_page)).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.per_page).unwrap_or(usize::MAX);
+    let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let take = usize::try_from(page.limit()).unwrap_or(usize::MAX);
     let items = history
         .into_iter()
         .skip(skip)
@@ -234,8 +234,8 @@ pub async fn list_tax_rates(
         .collect();
     Reply::ok(&ListResponse {
         items,
-        page: page.page,
-        per_page: page.per_page,
+        page: page.page(),
+        per_page: page.per_page(),
         total,
     })
 }

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::idempotency::KeyParam;
 use crate::problem::responses::{KeyReused, Locked, NoSuchUser, VersionMismatch};
 use crate::problem::{ApiError, Problem};
-use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
+use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
@@ -204,10 +204,10 @@ pub async fn list_users(
     query: web::Query<UserListQuery>,
 ) -> Result<Reply, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::new(query.page, query.per_page)?;
+    let page = page_request(query.page, query.per_page)?;
     let users = state
         .billing()
-        .list_users(query.status, query.role, page.page, page.per_page)
+        .list_users(query.status, query.role, page)
         .await?;
     Reply::ok(&ListResponse::from_page(users, UserResponse::from))
 }

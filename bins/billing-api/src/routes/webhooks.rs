@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::idempotency::{self, KeyHeader, KeyParam};
 use crate::problem::responses::{KeyInFlight, KeyReused, NoSuchDelivery, NoSuchEndpoint};
 use crate::problem::{ApiError, Problem};
-use crate::request::{JsonBody, PageRequest, RawBody};
+use crate::request::{JsonBody, RawBody, page_request};
 use crate::response::{ListResponse, Reply};
 use crate::routes::events::{CursorPage, limit};
 use crate::routes::operation::KeyedCreation;
@@ -277,11 +277,8 @@ pub async fn list_endpoints(
     state: web::Data<AppState>,
     query: web::Query<EndpointListQuery>,
 ) -> Result<Reply, ApiError> {
-    let page = PageRequest::new(query.page, query.per_page)?;
-    let endpoints = state
-        .billing()
-        .list_webhook_endpoints(page.page, page.per_page)
-        .await?;
+    let page = page_request(query.page, query.per_page)?;
+    let endpoints = state.billing().list_webhook_endpoints(page).await?;
     Reply::ok(&ListResponse::from_page(endpoints, EndpointResponse::from))
 }
 

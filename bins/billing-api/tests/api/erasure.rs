@@ -2,6 +2,7 @@
 //! erase the same personal data (read back from every table row of the
 //! user), and a deleted user is read-only (409 `invalid_transition`).
 
+use billing_domain::PageRequest;
 use billing_domain::entities::{user, user_case, user_details};
 use billing_repository::{
     Database, DatabaseSettings, Invoices, Subscriptions, UserCases, UserDetailsRepository, Users,
@@ -34,9 +35,15 @@ async fn stored(
     let user: user::Model = Users::get(database, id).await?;
     let details: Option<user_details::Model> =
         UserDetailsRepository::find_by_user(database, id).await?;
-    let cases = UserCases::by_user(database, id, None, 1, 100).await?.items;
-    let subscriptions = Subscriptions::by_user(database, id, 1, 100).await?.items;
-    let invoices = Invoices::by_user(database, id, None, 1, 100).await?.items;
+    let cases = UserCases::by_user(database, id, None, PageRequest::new(1, 100)?)
+        .await?
+        .items;
+    let subscriptions = Subscriptions::by_user(database, id, PageRequest::new(1, 100)?)
+        .await?
+        .items;
+    let invoices = Invoices::by_user(database, id, None, PageRequest::new(1, 100)?)
+        .await?
+        .items;
     let text = serde_json::to_string(&(&user, &details, &cases, &subscriptions, &invoices))?
         .to_lowercase();
     Ok((text, user.password_hash.0, cases))
@@ -175,7 +182,12 @@ async fn assert_erased_and_read_only(
 
 /// The plan of the user's subscription.
 async fn cases_plan(database: &Database, id: i64) -> anyhow::Result<i64> {
-    Ok(Subscriptions::by_user(database, id, 1, 1).await?.items[0].tarif_plan_id)
+    Ok(
+        Subscriptions::by_user(database, id, PageRequest::new(1, 1)?)
+            .await?
+            .items[0]
+            .tarif_plan_id,
+    )
 }
 
 async fn both_paths_to_deleted_erase_the_same(db: TestDatabase) -> anyhow::Result<()> {

@@ -365,7 +365,10 @@ pub fn test_routes(config: &mut web::ServiceConfig) {
 /// 409 `locked`, as a use case reports a busy invoice lock.
 async fn locked() -> Result<HttpResponse, ApiError> {
     Err(BillingError::Locked {
-        resource: "invoice 42".to_owned(),
+        contended: billing_service::Contended::Lock(billing_service::LockKey::of(
+            billing_service::Resource::Invoice,
+            42,
+        )),
     }
     .into())
 }

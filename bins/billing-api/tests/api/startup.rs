@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use billing_api::{Application, StartupError};
+use billing_domain::PageRequest;
 use billing_repository::{Currencies, DatabaseSettings};
 use billing_test_support::{Backend, TestDatabase, test_on_each_backend};
 
@@ -28,7 +29,7 @@ async fn start_migrates_and_seeds_one_default_currency(db: TestDatabase) -> anyh
     }
 
     let database = billing_repository::connect(&DatabaseSettings::new(db.url())).await?;
-    let currencies = Currencies::list(&database, 1, 100).await?;
+    let currencies = Currencies::list(&database, PageRequest::new(1, 100)?).await?;
     assert_eq!(currencies.total, 1, "{currencies:?}");
     let default = Currencies::find_default(&database)
         .await?

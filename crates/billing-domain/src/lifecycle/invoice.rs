@@ -117,6 +117,7 @@ mod tests {
 
     use super::*;
     use crate::Numeric;
+    use crate::Resource;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
@@ -273,7 +274,7 @@ mod tests {
             assert_eq!(
                 action(&mut inv),
                 Err(DomainError::InvalidTransition {
-                    entity: "invoice",
+                    entity: Resource::Invoice,
                     from: status.as_str(),
                     action: name
                 })

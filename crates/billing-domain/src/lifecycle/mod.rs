@@ -51,6 +51,7 @@ mod user;
 pub use invoice::MAX_PAYMENT_FIELD_CHARS;
 pub use user::{ERASED_PASSWORD_HASH, ERASED_TEXT};
 
+use crate::Resource;
 use crate::enums::{InvoiceStatus, SubscriptionStatus};
 use crate::error::DomainError;
 
@@ -187,7 +188,7 @@ fn subscription_transition(
         Ok(())
     } else {
         Err(DomainError::InvalidTransition {
-            entity: "subscription",
+            entity: Resource::Subscription,
             from: from.as_str(),
             action,
         })
@@ -203,7 +204,7 @@ fn invoice_transition(
         Ok(())
     } else {
         Err(DomainError::InvalidTransition {
-            entity: "invoice",
+            entity: Resource::Invoice,
             from: from.as_str(),
             action,
         })

@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::subscription_transition;
+use crate::Resource;
 use crate::entities::subscription;
 use crate::enums::{BillingPeriod, SubscriptionStatus};
 use crate::error::DomainError;
@@ -197,7 +198,7 @@ impl subscription::Model {
 /// The refusal of `action` from status `from`.
 fn refused(from: SubscriptionStatus, action: &'static str) -> DomainError {
     DomainError::InvalidTransition {
-        entity: "subscription",
+        entity: Resource::Subscription,
         from: from.as_str(),
         action,
     }
@@ -465,7 +466,7 @@ mod tests {
             assert_eq!(
                 err,
                 DomainError::InvalidTransition {
-                    entity: "subscription",
+                    entity: Resource::Subscription,
                     from,
                     action: name
                 }

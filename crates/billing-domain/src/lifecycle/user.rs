@@ -1,6 +1,7 @@
 //! User status, erasure and the read-only rule of deleted users, and the
 //! erasure of a support case.
 
+use crate::Resource;
 use crate::entities::user::PasswordHash;
 use crate::entities::{user, user_case};
 use crate::enums::{CaseStatus, UserStatus};
@@ -71,7 +72,7 @@ impl user::Model {
         match self.status {
             UserStatus::Pending | UserStatus::Active | UserStatus::Suspended => Ok(()),
             UserStatus::Deleted => Err(DomainError::InvalidTransition {
-                entity: "user",
+                entity: Resource::User,
                 from: self.status.as_str(),
                 action,
             }),
@@ -88,7 +89,7 @@ impl user::Model {
     pub fn change_status(&mut self, to: UserStatus) -> Result<(), DomainError> {
         if !self.status.can_transition_to(to) {
             return Err(DomainError::InvalidTransition {
-                entity: "user",
+                entity: Resource::User,
                 from: self.status.as_str(),
                 action: "change the status of",
             });
@@ -197,7 +198,7 @@ mod tests {
             assert_eq!(
                 deleted.change_status(to),
                 Err(DomainError::InvalidTransition {
-                    entity: "user",
+                    entity: Resource::User,
                     from: "deleted",
                     action: "change the status of"
                 })

@@ -2,9 +2,9 @@
 //! sequence of actions is tried, only allowed transitions happen, refused ones
 //! change nothing, and the derived values stay consistent.
 
-use billing_domain::DomainError;
 use billing_domain::entities::{subscription, user_invoice};
 use billing_domain::enums::{BillingPeriod, InvoiceStatus, SubscriptionStatus};
+use billing_domain::{DomainError, Resource};
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 
@@ -180,7 +180,7 @@ proptest! {
                 }
                 Err(err) => {
                     prop_assert_eq!(&sub, &before, "a refused {:?} changed the model", action);
-                    let is_transition_error = matches!(err, DomainError::InvalidTransition { entity: "subscription", .. });
+                    let is_transition_error = matches!(err, DomainError::InvalidTransition { entity: Resource::Subscription, .. });
                     prop_assert!(is_transition_error, "{:?}", err);
                     let allowed = match action {
                         SubAction::Pay(_) => before.status.can_transition_to(SubscriptionStatus::Active),
@@ -283,7 +283,7 @@ proptest! {
                 }
                 Err(err) => {
                     prop_assert_eq!(&inv, &before);
-                    let is_transition_error = matches!(err, DomainError::InvalidTransition { entity: "invoice", .. });
+                    let is_transition_error = matches!(err, DomainError::InvalidTransition { entity: Resource::Invoice, .. });
                     prop_assert!(is_transition_error, "{:?}", err);
                 }
             }

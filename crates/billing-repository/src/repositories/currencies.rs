@@ -1,5 +1,6 @@
 //! [`Currencies`]: currencies by ISO 4217 code, and the default one.
 
+use billing_domain::PageRequest;
 use billing_domain::entities::currency;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -45,17 +46,15 @@ impl Repository<currency::Entity> {
     /// One page of currencies ordered by code.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_code`].
+    /// As [`Self::find_by_code`].
     pub async fn list<X: Executor>(
         exec: &X,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<currency::Model>, RepositoryError> {
         paginate(
             exec,
             currency::Entity::find().order_by_asc(currency::Column::Code),
             page,
-            per_page,
         )
         .await
     }

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use billing_domain::Resource;
 use billing_domain::entities::{
     dunning_attempt, subscription, subscription_renewal, tax, user, user_details, user_invoice,
 };
@@ -34,8 +35,8 @@ pub struct Renewals;
 #[derive(Clone, Copy, Debug)]
 pub struct DunningAttempts;
 
-const RENEWAL: &str = "subscription_renewal";
-const ATTEMPT: &str = "dunning_attempt";
+const RENEWAL: Resource = Resource::SubscriptionRenewal;
+const ATTEMPT: Resource = Resource::DunningAttempt;
 
 fn after_expiry_key(after: Option<ExpiryKey>) -> Condition {
     match after {

@@ -16,6 +16,7 @@
 //! commit, so the next change's event is inserted (and drawn an id) only
 //! after the previous one committed, and is never published before it.
 
+use billing_domain::Resource;
 use billing_domain::entities::event::{self, Column, Entity};
 use billing_domain::events::{EventType, ResourceKind};
 use chrono::{DateTime, Utc};
@@ -29,7 +30,7 @@ use crate::database::{Backend, Executor, Transaction};
 use crate::error::{Op, RepositoryError, map_db_err};
 use crate::repository::context;
 
-const NAME: &str = "event";
+const NAME: Resource = Resource::Event;
 
 /// The advisory lock key of the publisher on PostgreSQL ("billing-events").
 const PUBLISH_LOCK_KEY: i64 = 0x6576_656e_7473;

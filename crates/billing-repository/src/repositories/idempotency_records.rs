@@ -7,6 +7,7 @@
 //! process dies at, a retry either finds the record (and must not run
 //! again) or finds none (and nothing happened).
 
+use billing_domain::Resource;
 use billing_domain::entities::idempotency_record::{self, Column, Entity};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -16,7 +17,7 @@ use crate::database::{Executor, Transaction};
 use crate::error::{Op, RepositoryError, map_db_err};
 use crate::repository::context;
 
-const NAME: &str = "idempotency_record";
+const NAME: Resource = Resource::IdempotencyRecord;
 
 /// The queries of `idempotency_record`.
 #[derive(Debug)]

@@ -12,6 +12,8 @@
 //! transaction that ends right after it holds the row for one round trip.
 
 use billing_domain::InvoiceNumber;
+use billing_domain::PageRequest;
+use billing_domain::Resource;
 use billing_domain::entities::user_invoice;
 use billing_domain::enums::InvoiceStatus;
 use chrono::{DateTime, Utc};
@@ -51,26 +53,19 @@ impl Repository<user_invoice::Entity> {
     /// newest first.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_number`].
+    /// As [`Self::find_by_number`].
     pub async fn by_user<X: Executor>(
         exec: &X,
         user_id: i64,
         status: Option<InvoiceStatus>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user_invoice::Model>, RepositoryError> {
         let mut select =
             user_invoice::Entity::find().filter(user_invoice::Column::UserId.eq(user_id));
         if let Some(status) = status {
             select = select.filter(user_invoice::Column::Status.eq(status));
         }
-        paginate(
-            exec,
-            select.order_by_desc(user_invoice::Column::Id),
-            page,
-            per_page,
-        )
-        .await
+        paginate(exec, select.order_by_desc(user_invoice::Column::Id), page).await
     }
 
     /// Up to `limit` pending invoices whose `expires_at` is before `now`,
@@ -128,7 +123,7 @@ impl Repository<user_invoice::Entity> {
             ),
         };
         let statement = Statement::from_sql_and_values(backend, sql, [year.into(), now().into()]);
-        query_i64(tx, "invoice_sequence", statement).await
+        query_i64(tx, Resource::InvoiceSequence, statement).await
     }
 
     /// The next invoice number for an invoice issued at `at`: the next
@@ -143,14 +138,14 @@ impl Repository<user_invoice::Entity> {
         at: DateTime<Utc>,
     ) -> Result<InvoiceNumber, RepositoryError> {
         let invalid = |e: billing_domain::DomainError| RepositoryError::InvalidValue {
-            entity: "user_invoice",
+            entity: Resource::Invoice,
             reason: e.to_string(),
         };
         // Refuse an impossible year before moving its counter.
         let year = InvoiceNumber::for_instant(at, 1).map_err(invalid)?.year();
         let sequence = Self::next_sequence(tx, year).await?;
         let sequence = u64::try_from(sequence).map_err(|_| RepositoryError::InvalidValue {
-            entity: "invoice_sequence",
+            entity: Resource::InvoiceSequence,
             reason: format!("negative counter {sequence} for {year}"),
         })?;
         InvoiceNumber::new(year, sequence).map_err(invalid)
@@ -234,7 +229,7 @@ impl Repository<user_invoice::Entity> {
 
 fn invalid_number(e: billing_domain::DomainError) -> RepositoryError {
     RepositoryError::InvalidValue {
-        entity: "user_invoice",
+        entity: Resource::Invoice,
         reason: e.to_string(),
     }
 }
@@ -242,13 +237,13 @@ fn invalid_number(e: billing_domain::DomainError) -> RepositoryError {
 /// The numbers `last - n + 1 ..= last` of `year`, as strings, in order.
 fn numbers_ending_at(year: i32, last: i64, n: usize) -> Result<Vec<String>, RepositoryError> {
     let n = i64::try_from(n).map_err(|_| RepositoryError::InvalidValue {
-        entity: "invoice_sequence",
+        entity: Resource::InvoiceSequence,
         reason: "too many invoices in one insert".to_owned(),
     })?;
     (last - n + 1..=last)
         .map(|sequence| {
             let sequence = u64::try_from(sequence).map_err(|_| RepositoryError::InvalidValue {
-                entity: "invoice_sequence",
+                entity: Resource::InvoiceSequence,
                 reason: format!("negative counter {sequence} for {year}"),
             })?;
             Ok(InvoiceNumber::new(year, sequence)
@@ -290,7 +285,7 @@ fn insert_values(
                 (false, None) => {}
                 (true, None) | (false, Some(_)) => {
                     return Err(RepositoryError::InvalidValue {
-                        entity: "user_invoice",
+                        entity: Resource::Invoice,
                         reason: "invoices inserted together must set the same columns".to_owned(),
                     });
                 }
@@ -310,7 +305,7 @@ async fn numbered_insert_postgres(
 ) -> Result<Vec<user_invoice::Model>, RepositoryError> {
     let (columns, rows) = insert_values(&rows)?;
     let n = i64::try_from(rows.len()).map_err(|_| RepositoryError::InvalidValue {
-        entity: "invoice_sequence",
+        entity: Resource::InvoiceSequence,
         reason: "too many invoices in one insert".to_owned(),
     })?;
     let stamp = now();
@@ -352,7 +347,7 @@ async fn numbered_insert_postgres(
         picked = picked.join(", "),
     );
     let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
-    let cx = context(tx, "user_invoice", Op::Write);
+    let cx = context(tx, Resource::Invoice, Op::Write);
     let returned = tx
         .connection()
         .query_all_raw(statement)
@@ -399,7 +394,7 @@ async fn numbered_insert_sqlite(
     rows: Vec<user_invoice::ActiveModel>,
 ) -> Result<Vec<user_invoice::Model>, RepositoryError> {
     let n = i64::try_from(rows.len()).map_err(|_| RepositoryError::InvalidValue {
-        entity: "invoice_sequence",
+        entity: Resource::InvoiceSequence,
         reason: "too many invoices in one insert".to_owned(),
     })?;
     let statement = Statement::from_sql_and_values(
@@ -409,7 +404,7 @@ async fn numbered_insert_sqlite(
          excluded.last_number, updated_at = excluded.updated_at RETURNING last_number",
         [year.into(), n.into(), now().into()],
     );
-    let last = query_i64(tx, "invoice_sequence", statement).await?;
+    let last = query_i64(tx, Resource::InvoiceSequence, statement).await?;
     let numbers = numbers_ending_at(year, last, rows.len())?;
     let mut inserted = Vec::with_capacity(rows.len());
     for (mut active, number) in rows.into_iter().zip(numbers) {

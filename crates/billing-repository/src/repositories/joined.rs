@@ -3,6 +3,7 @@
 //! ([`PaymentRows`]), each one `SELECT` of left joins from a one-row table,
 //! so a missing row is `None` instead of no answer.
 
+use billing_domain::Resource;
 use billing_domain::entities::{
     currency, idempotency_record, subscription, tarif_plan, tax, tax_rate, user, user_invoice,
 };
@@ -120,8 +121,8 @@ impl PricingRows {
         select
             .order_by(("r", tax_rate::Column::ValidFrom), Order::Desc)
             .order_by(("r", tax_rate::Column::Id), Order::Desc);
-        let rows = run(exec, "user_invoice", &select).await?;
-        let cx = context(exec, "user_invoice", Op::Read);
+        let rows = run(exec, Resource::Invoice, &select).await?;
+        let cx = context(exec, Resource::Invoice, Op::Read);
         let mut read = Self::default();
         for (index, row) in rows.iter().enumerate() {
             if index == 0 {
@@ -200,8 +201,8 @@ impl PaymentRows {
             Expr::col(("p", tarif_plan::Column::Id))
                 .equals(("i", user_invoice::Column::TarifPlanId)),
         );
-        let rows = run(exec, "user_invoice", &select).await?;
-        let cx = context(exec, "user_invoice", Op::Read);
+        let rows = run(exec, Resource::Invoice, &select).await?;
+        let cx = context(exec, Resource::Invoice, Op::Read);
         let Some(row) = rows.first() else {
             return Ok(Self::default());
         };
@@ -245,7 +246,7 @@ where
 
 async fn run<X: Executor>(
     exec: &X,
-    entity: &'static str,
+    entity: Resource,
     select: &SelectStatement,
 ) -> Result<Vec<QueryResult>, RepositoryError> {
     let connection = exec.connection();

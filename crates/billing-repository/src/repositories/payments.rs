@@ -9,6 +9,7 @@
 //! later change of the same row must read the committed state first, so
 //! its events draw later ids (the order the outbox publishes them in).
 
+use billing_domain::Resource;
 use billing_domain::entities::{idempotency_record, subscription, user_invoice};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CommonTableExpression, Expr, Query, SelectStatement, WithClause};
@@ -151,7 +152,7 @@ impl PaymentWrite {
             count("rec", "records", &mut counts);
         }
         let statement: Statement = DatabaseBackend::Postgres.build(&with.query(counts));
-        let cx = context(tx, "user_invoice", Op::Write);
+        let cx = context(tx, Resource::Invoice, Op::Write);
         let row = tx
             .connection()
             .query_one_raw(statement)
@@ -216,7 +217,6 @@ fn moved(error: RepositoryError) -> Result<bool, RepositoryError> {
         | RepositoryError::StillReferenced { .. }
         | RepositoryError::CheckViolation { .. }
         | RepositoryError::InvalidValue { .. }
-        | RepositoryError::InvalidPage { .. }
         | RepositoryError::TransactionConflict { .. }
         | RepositoryError::Unavailable { .. }
         | RepositoryError::ConnectionLimitReached { .. }

@@ -1,5 +1,6 @@
 //! [`Plans`]: tariff plans by slug, and the active ones in listing order.
 
+use billing_domain::PageRequest;
 use billing_domain::entities::tarif_plan;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
@@ -9,6 +10,37 @@ use crate::repository::{Page, Repository, fetch_all, fetch_one, paginate};
 
 /// The repository of `tarif_plan`.
 pub type Plans = Repository<tarif_plan::Entity>;
+
+/// Which plans a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanFilter {
+    /// Only the active plans (what customers may subscribe to).
+    ActiveOnly,
+    /// Every plan, active or not.
+    All,
+}
+
+impl PlanFilter {
+    /// [`PlanFilter::All`] when inactive plans are to be included, else
+    /// [`PlanFilter::ActiveOnly`].
+    #[must_use]
+    pub fn including_inactive(include_inactive: bool) -> Self {
+        if include_inactive {
+            Self::All
+        } else {
+            Self::ActiveOnly
+        }
+    }
+
+    /// Whether a plan that is active (or not) is listed.
+    #[must_use]
+    pub fn keeps(self, is_active: bool) -> bool {
+        match self {
+            Self::ActiveOnly => is_active,
+            Self::All => true,
+        }
+    }
+}
 
 /// Plans in listing order: `sort_order`, then id.
 fn in_listing_order(select: Select<tarif_plan::Entity>) -> Select<tarif_plan::Entity> {
@@ -49,22 +81,22 @@ impl Repository<tarif_plan::Entity> {
         .await
     }
 
-    /// One page of plans by `sort_order` (then id): the active ones, or all
-    /// with `include_inactive`.
+    /// One page of plans by `sort_order` (then id): those `filter` keeps.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_slug`].
+    /// As [`Self::find_by_slug`].
     pub async fn list<X: Executor>(
         exec: &X,
-        include_inactive: bool,
-        page: u64,
-        per_page: u64,
+        filter: PlanFilter,
+        page: PageRequest,
     ) -> Result<Page<tarif_plan::Model>, RepositoryError> {
-        let mut select = tarif_plan::Entity::find();
-        if !include_inactive {
-            select = select.filter(tarif_plan::Column::IsActive.eq(true));
-        }
-        paginate(exec, in_listing_order(select), page, per_page).await
+        let select = match filter {
+            PlanFilter::ActiveOnly => {
+                tarif_plan::Entity::find().filter(tarif_plan::Column::IsActive.eq(true))
+            }
+            PlanFilter::All => tarif_plan::Entity::find(),
+        };
+        paginate(exec, in_listing_order(select), page).await
     }
 
     /// Every plan, active or not, in listing order, at most `limit` of them

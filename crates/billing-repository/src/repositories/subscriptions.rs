@@ -1,6 +1,7 @@
 //! [`Subscriptions`]: subscriptions by user, by status, and those expiring
 //! in a time window.
 
+use billing_domain::PageRequest;
 use billing_domain::entities::subscription;
 use billing_domain::enums::SubscriptionStatus;
 use chrono::{DateTime, Utc};
@@ -17,13 +18,12 @@ impl Repository<subscription::Entity> {
     /// One page of a user's subscriptions, oldest first.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`], [`RepositoryError::Unavailable`] or
+    /// [`RepositoryError::Unavailable`] or
     /// [`RepositoryError::Database`].
     pub async fn by_user<X: Executor>(
         exec: &X,
         user_id: i64,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<subscription::Model>, RepositoryError> {
         paginate(
             exec,
@@ -31,7 +31,6 @@ impl Repository<subscription::Entity> {
                 .filter(subscription::Column::UserId.eq(user_id))
                 .order_by_asc(subscription::Column::Id),
             page,
-            per_page,
         )
         .await
     }
@@ -83,8 +82,7 @@ impl Repository<subscription::Entity> {
     pub async fn by_status<X: Executor>(
         exec: &X,
         status: SubscriptionStatus,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<subscription::Model>, RepositoryError> {
         paginate(
             exec,
@@ -92,7 +90,6 @@ impl Repository<subscription::Entity> {
                 .filter(subscription::Column::Status.eq(status))
                 .order_by_asc(subscription::Column::Id),
             page,
-            per_page,
         )
         .await
     }

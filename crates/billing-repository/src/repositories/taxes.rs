@@ -2,6 +2,7 @@
 //! at an instant (rates hold on the half-open interval
 //! `[valid_from, valid_to)`).
 
+use billing_domain::PageRequest;
 use billing_domain::entities::{tax, tax_rate};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
@@ -58,17 +59,15 @@ impl Repository<tax::Entity> {
     /// One page of taxes ordered by code.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_code`].
+    /// As [`Self::find_by_code`].
     pub async fn list<X: Executor>(
         exec: &X,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<tax::Model>, RepositoryError> {
         paginate(
             exec,
             tax::Entity::find().order_by_asc(tax::Column::Code),
             page,
-            per_page,
         )
         .await
     }

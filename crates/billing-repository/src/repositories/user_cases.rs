@@ -1,5 +1,6 @@
 //! [`UserCases`]: support cases, listed per user.
 
+use billing_domain::PageRequest;
 use billing_domain::entities::user_case;
 use billing_domain::enums::CaseStatus;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -16,25 +17,18 @@ impl Repository<user_case::Entity> {
     /// oldest first.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`], [`RepositoryError::Unavailable`] or
+    /// [`RepositoryError::Unavailable`] or
     /// [`RepositoryError::Database`].
     pub async fn by_user<X: Executor>(
         exec: &X,
         user_id: i64,
         status: Option<CaseStatus>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user_case::Model>, RepositoryError> {
         let mut select = user_case::Entity::find().filter(user_case::Column::UserId.eq(user_id));
         if let Some(status) = status {
             select = select.filter(user_case::Column::Status.eq(status));
         }
-        paginate(
-            exec,
-            select.order_by_asc(user_case::Column::Id),
-            page,
-            per_page,
-        )
-        .await
+        paginate(exec, select.order_by_asc(user_case::Column::Id), page).await
     }
 }

@@ -1,6 +1,7 @@
 //! [`Users`]: accounts, found by e-mail (case-insensitive) and listed by
 //! status and role.
 
+use billing_domain::PageRequest;
 use billing_domain::entities::user;
 use billing_domain::enums::{UserRole, UserStatus};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -40,13 +41,12 @@ impl Repository<user::Entity> {
     /// `role`, ordered by id.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`]; as [`Self::find_by_email`].
+    /// As [`Self::find_by_email`].
     pub async fn list<X: Executor>(
         exec: &X,
         status: Option<UserStatus>,
         role: Option<UserRole>,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<user::Model>, RepositoryError> {
         let mut select = user::Entity::find();
         if let Some(status) = status {
@@ -55,6 +55,6 @@ impl Repository<user::Entity> {
         if let Some(role) = role {
             select = select.filter(user::Column::Role.eq(role));
         }
-        paginate(exec, select.order_by_asc(user::Column::Id), page, per_page).await
+        paginate(exec, select.order_by_asc(user::Column::Id), page).await
     }
 }

@@ -4,6 +4,7 @@
 use billing_domain::entities::webhook_endpoint::WebhookSecret;
 use billing_domain::entities::{event, webhook_attempt, webhook_delivery, webhook_endpoint};
 use billing_domain::enums::{DeliveryStatus, EndpointStatus};
+use billing_domain::{PageRequest, Resource};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -12,11 +13,11 @@ use sea_orm::{
 
 use crate::database::{Executor, Transaction};
 use crate::error::{Op, RepositoryError, map_db_err};
-use crate::repository::{Page, context, now, page_offset};
+use crate::repository::{Page, context, now};
 
-const ENDPOINT: &str = "webhook_endpoint";
-const DELIVERY: &str = "webhook_delivery";
-const ATTEMPT: &str = "webhook_attempt";
+const ENDPOINT: Resource = Resource::WebhookEndpoint;
+const DELIVERY: Resource = Resource::WebhookDelivery;
+const ATTEMPT: Resource = Resource::WebhookAttempt;
 
 /// The queries of `webhook_endpoint`.
 #[derive(Clone, Copy, Debug)]
@@ -85,14 +86,12 @@ impl WebhookEndpoints {
     /// A page of the endpoints, by id.
     ///
     /// # Errors
-    /// [`RepositoryError::InvalidPage`], [`RepositoryError::Unavailable`] or
+    /// [`RepositoryError::Unavailable`] or
     /// [`RepositoryError::Database`].
     pub async fn list<X: Executor>(
         exec: &X,
-        page: u64,
-        per_page: u64,
+        page: PageRequest,
     ) -> Result<Page<webhook_endpoint::Model>, RepositoryError> {
-        let offset = page_offset(page, per_page)?;
         let cx = || context(exec, ENDPOINT, Op::Read);
         let select = webhook_endpoint::Entity::find().order_by_asc(webhook_endpoint::Column::Id);
         let total = select
@@ -101,17 +100,12 @@ impl WebhookEndpoints {
             .await
             .map_err(|e| map_db_err(e, cx()))?;
         let items = select
-            .offset(offset)
-            .limit(per_page)
+            .offset(page.offset())
+            .limit(page.limit())
             .all(exec.connection())
             .await
             .map_err(|e| map_db_err(e, cx()))?;
-        Ok(Page {
-            items,
-            page,
-            per_page,
-            total,
-        })
+        Ok(Page::of(items, page, total))
     }
 
     /// Sets the status of endpoint `id`; returns the endpoint.

@@ -21,7 +21,10 @@ fn assert_check(err: &RepositoryError, entity: &str, constraint: &str) {
     else {
         panic!("expected CheckViolation {constraint}, got {err:?}");
     };
-    assert_eq!((*got_entity, got_constraint.as_str()), (entity, constraint));
+    assert_eq!(
+        (got_entity.table(), got_constraint.as_str()),
+        (entity, constraint)
+    );
 }
 
 async fn refused_writes_are_check_violations(test_db: TestDatabase) -> anyhow::Result<()> {

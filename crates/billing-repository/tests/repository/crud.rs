@@ -1,6 +1,7 @@
 //! The generic repository: insert, find, pages, save, delete; exact money
 //! and timestamps that read back equal on both backends.
 
+use billing_domain::{PageRequest, Resource};
 use std::collections::BTreeMap;
 
 use billing_domain::PlanPrices;
@@ -29,7 +30,10 @@ async fn insert_find_save_delete(test_db: TestDatabase) -> anyhow::Result<()> {
     assert!(Users::find_by_id(&db, user.id + 1000).await?.is_none());
     assert!(matches!(
         Users::get(&db, user.id + 1000).await,
-        Err(RepositoryError::NotFound { entity: "user", .. })
+        Err(RepositoryError::NotFound {
+            entity: Resource::User,
+            ..
+        })
     ));
 
     let mut changed = user.clone();
@@ -51,7 +55,7 @@ async fn insert_find_save_delete(test_db: TestDatabase) -> anyhow::Result<()> {
     ghost.id += 1000;
     assert!(matches!(
         Users::save(&db, &ghost, 1).await,
-        Err(RepositoryError::NotFound { entity: "user", id }) if id == ghost.id
+        Err(RepositoryError::NotFound { entity: Resource::User, id }) if id == ghost.id
     ));
 
     // Delete needs the current version.
@@ -169,24 +173,26 @@ async fn pages(test_db: TestDatabase) -> anyhow::Result<()> {
     for code in ["AAA", "BBB", "CCC", "DDD", "EEE"] {
         insert_currency(&db, code, false).await?;
     }
-    let page = Currencies::find_all(&db, 2, 2).await?;
+    let page = Currencies::find_all(&db, PageRequest::new(2, 2)?).await?;
     assert_eq!((page.page, page.per_page, page.total), (2, 2, 5));
     let codes: Vec<_> = page.items.iter().map(|c| c.code.as_str()).collect();
     assert_eq!(codes, ["CCC", "DDD"]);
-    let last = Currencies::find_all(&db, 3, 2).await?;
+    let last = Currencies::find_all(&db, PageRequest::new(3, 2)?).await?;
     assert_eq!(last.items.len(), 1);
-    let beyond = Currencies::find_all(&db, 9, 2).await?;
+    let beyond = Currencies::find_all(&db, PageRequest::new(9, 2)?).await?;
     assert!(beyond.items.is_empty());
     assert_eq!(beyond.total, 5);
-    let all = Currencies::list(&db, 1, 100).await?;
+    let all = Currencies::list(&db, PageRequest::new(1, 100)?).await?;
     assert_eq!(all.items.len(), 5);
+    // A page out of bounds cannot even be asked for.
     for (page, per_page) in [(0, 20), (1, 0), (1, 101)] {
-        assert!(matches!(
-            Currencies::find_all(&db, page, per_page).await,
-            Err(RepositoryError::InvalidPage { .. })
-        ));
+        assert!(PageRequest::new(page, per_page).is_err());
     }
-    let json = serde_json::to_value(Currencies::find_all(&db, 1, 1).await?.map(|c| c.code))?;
+    let json = serde_json::to_value(
+        Currencies::find_all(&db, PageRequest::new(1, 1)?)
+            .await?
+            .map(|c| c.code),
+    )?;
     assert_eq!(
         json,
         serde_json::json!({"items": ["AAA"], "page": 1, "per_page": 1, "total": 5})

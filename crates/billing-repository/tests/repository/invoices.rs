@@ -1,6 +1,7 @@
 //! Invoice numbers: unique, sequential and gapless per year under
 //! concurrency; a rolled-back invoice gives its number back.
 
+use billing_domain::PageRequest;
 use std::collections::BTreeSet;
 
 use billing_domain::InvoiceNumber;
@@ -52,7 +53,9 @@ async fn concurrent_invoices_get_gapless_numbers(test_db: TestDatabase) -> anyho
         .collect::<Result<_, _>>()?;
     assert_eq!(unique, expected, "numbers are 1..=200 without gaps");
     assert_eq!(
-        Invoices::find_all(&db, 1, 1).await?.total,
+        Invoices::find_all(&db, PageRequest::new(1, 1)?)
+            .await?
+            .total,
         u64::try_from(total)?
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! Optimistic locking: a stale save fails and writes nothing; concurrent
 //! read-modify-save loops lose no update.
 
+use billing_domain::Resource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ async fn stale_save_is_refused_and_changes_nothing(test_db: TestDatabase) -> any
     };
     assert_eq!(
         (entity, id, expected, actual),
-        ("tarif_plan", original.id, 1, 2)
+        (Resource::Plan, original.id, 1, 2)
     );
     // The row holds exactly the winner's change.
     assert_eq!(Plans::get(&db, original.id).await?, winner);

@@ -2,10 +2,11 @@
 //! backends for whole-second and fractional instants (SQLite stores
 //! timestamps as RFC 3339 text).
 
+use billing_domain::PageRequest;
 use billing_domain::entities::user_case;
 use billing_domain::enums::{CaseStatus, InvoiceStatus, SubscriptionStatus, UserRole, UserStatus};
 use billing_repository::{
-    Currencies, Invoices, Plans, Subscriptions, TaxRates, Taxes, UserCases, Users,
+    Currencies, Invoices, PlanFilter, Plans, Subscriptions, TaxRates, Taxes, UserCases, Users,
 };
 use billing_test_support::TestDatabase;
 use chrono::{DateTime, Duration, Utc};
@@ -51,14 +52,31 @@ async fn users_by_email_status_and_role(test_db: TestDatabase) -> anyhow::Result
             .is_none()
     );
 
-    let all = Users::list(&db, None, None, 1, 20).await?;
+    let all = Users::list(&db, None, None, PageRequest::new(1, 20)?).await?;
     assert_eq!(all.total, 3);
-    let active = Users::list(&db, Some(UserStatus::Active), None, 1, 20).await?;
+    let active = Users::list(
+        &db,
+        Some(UserStatus::Active),
+        None,
+        PageRequest::new(1, 20)?,
+    )
+    .await?;
     assert_eq!(active.items, vec![bob.clone(), eve.clone()]);
-    let admins = Users::list(&db, Some(UserStatus::Active), Some(UserRole::Admin), 1, 20).await?;
+    let admins = Users::list(
+        &db,
+        Some(UserStatus::Active),
+        Some(UserRole::Admin),
+        PageRequest::new(1, 20)?,
+    )
+    .await?;
     assert_eq!(admins.items, vec![bob]);
-    let pending_users =
-        Users::list(&db, Some(UserStatus::Pending), Some(UserRole::User), 1, 20).await?;
+    let pending_users = Users::list(
+        &db,
+        Some(UserStatus::Pending),
+        Some(UserRole::User),
+        PageRequest::new(1, 20)?,
+    )
+    .await?;
     assert_eq!(pending_users.items, vec![ada]);
     Ok(())
 }
@@ -120,15 +138,18 @@ async fn subscription_queries_and_time_windows(test_db: TestDatabase) -> anyhow:
         vec![later.id]
     );
 
-    let mine = Subscriptions::by_user(&db, u, 1, 100).await?;
+    let mine = Subscriptions::by_user(&db, u, PageRequest::new(1, 100)?).await?;
     assert_eq!(mine.total, 5);
     assert_eq!(
         ids(Subscriptions::active_for_user(&db, u).await?),
         vec![a.id, half.id, later.id]
     );
-    let paused_page = Subscriptions::by_status(&db, SubscriptionStatus::Paused, 1, 10).await?;
+    let paused_page =
+        Subscriptions::by_status(&db, SubscriptionStatus::Paused, PageRequest::new(1, 10)?).await?;
     assert_eq!(ids(paused_page.items), vec![paused.id]);
-    let pending_page = Subscriptions::by_status(&db, SubscriptionStatus::Pending, 1, 10).await?;
+    let pending_page =
+        Subscriptions::by_status(&db, SubscriptionStatus::Pending, PageRequest::new(1, 10)?)
+            .await?;
     assert_eq!(ids(pending_page.items), vec![pending.id]);
     Ok(())
 }
@@ -170,16 +191,28 @@ async fn invoice_queries(test_db: TestDatabase) -> anyhow::Result<()> {
             .await?
             .is_none()
     );
-    let pending = Invoices::by_user(&db, u, Some(InvoiceStatus::Pending), 1, 20).await?;
+    let pending = Invoices::by_user(
+        &db,
+        u,
+        Some(InvoiceStatus::Pending),
+        PageRequest::new(1, 20)?,
+    )
+    .await?;
     assert_eq!(pending.total, 4);
     assert_eq!(
         pending.items.first().map(|i| i.id),
         Some(never.id),
         "newest first"
     );
-    let paid_page = Invoices::by_user(&db, u, Some(InvoiceStatus::Paid), 1, 20).await?;
+    let paid_page =
+        Invoices::by_user(&db, u, Some(InvoiceStatus::Paid), PageRequest::new(1, 20)?).await?;
     assert_eq!(paid_page.items, vec![paid]);
-    assert_eq!(Invoices::by_user(&db, u, None, 1, 20).await?.total, 5);
+    assert_eq!(
+        Invoices::by_user(&db, u, None, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        5
+    );
     Ok(())
 }
 billing_test_support::test_on_each_backend!(invoice_queries);
@@ -206,10 +239,12 @@ async fn plans_currencies_taxes_cases(test_db: TestDatabase) -> anyhow::Result<(
         .map(|p| p.slug)
         .collect();
     assert_eq!(active, ["a-first", "b-second", "c-third"]);
-    let all = Plans::list(&db, true, 1, 20).await?;
+    let all = Plans::list(&db, PlanFilter::All, PageRequest::new(1, 20)?).await?;
     assert_eq!(all.items.first(), Some(&hidden));
     assert_eq!(
-        Plans::list(&db, false, 1, 20).await?.items,
+        Plans::list(&db, PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .items,
         vec![first, second, third.clone()]
     );
     assert_eq!(Plans::find_by_slug(&db, "c-third").await?, Some(third));
@@ -273,7 +308,7 @@ async fn plans_currencies_taxes_cases(test_db: TestDatabase) -> anyhow::Result<(
         matches!(err, billing_repository::RepositoryError::AlreadyExists { ref field, .. } if field == "tax_id"),
         "{err:?}"
     );
-    assert_eq!(Taxes::list(&db, 1, 10).await?.total, 1);
+    assert_eq!(Taxes::list(&db, PageRequest::new(1, 10)?).await?.total, 1);
 
     let user = insert_user(&db, "case@example.com").await?;
     let mut ids = Vec::new();
@@ -295,14 +330,19 @@ async fn plans_currencies_taxes_cases(test_db: TestDatabase) -> anyhow::Result<(
         .await?;
         ids.push(case.id);
     }
-    let cases = UserCases::by_user(&db, user.id, None, 1, 2).await?;
+    let cases = UserCases::by_user(&db, user.id, None, PageRequest::new(1, 2)?).await?;
     assert_eq!((cases.total, cases.items.len()), (3, 2));
-    let open: Vec<_> = UserCases::by_user(&db, user.id, Some(CaseStatus::Open), 1, 20)
-        .await?
-        .items
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let open: Vec<_> = UserCases::by_user(
+        &db,
+        user.id,
+        Some(CaseStatus::Open),
+        PageRequest::new(1, 20)?,
+    )
+    .await?
+    .items
+    .into_iter()
+    .map(|c| c.id)
+    .collect();
     assert_eq!(open, vec![ids[0], ids[2]]);
     Ok(())
 }

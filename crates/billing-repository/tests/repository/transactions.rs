@@ -1,5 +1,6 @@
 //! Transactions: several repository calls commit or roll back as a whole.
 
+use billing_domain::Resource;
 use billing_domain::enums::{InvoiceStatus, SubscriptionStatus};
 use billing_repository::{Invoices, Plans, RepositoryError, Subscriptions, Users};
 use billing_test_support::TestDatabase;
@@ -27,7 +28,7 @@ async fn failing_transaction_leaves_nothing(test_db: TestDatabase) -> anyhow::Re
         matches!(
             result,
             Err(RepositoryError::ReferencedRowMissing {
-                entity: "tarif_plan",
+                entity: Resource::Plan,
                 ..
             })
         ),

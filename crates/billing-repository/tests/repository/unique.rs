@@ -1,6 +1,7 @@
 //! Constraint violations become typed errors: `AlreadyExists { field }`,
 //! `ReferencedRowMissing`, `StillReferenced`, `CheckViolation`.
 
+use billing_domain::{PageRequest, Resource};
 use billing_repository::{
     Currencies, Invoices, Plans, RepositoryError, Taxes, UserDetailsRepository, Users,
 };
@@ -23,7 +24,7 @@ fn assert_already_exists<T: std::fmt::Debug>(
         Err(RepositoryError::AlreadyExists {
             entity: e,
             field: f,
-        }) => assert_eq!((e, f.as_str()), (entity, field)),
+        }) => assert_eq!((e.table(), f.as_str()), (entity, field)),
         other => panic!("expected AlreadyExists {{ {entity}, {field} }}, got {other:?}"),
     }
 }
@@ -124,7 +125,7 @@ async fn unique_values_give_already_exists(test_db: TestDatabase) -> anyhow::Res
         "user_details",
         "user_id",
     );
-    let _ = Invoices::find_all(&db, 1, 1).await?;
+    let _ = Invoices::find_all(&db, PageRequest::new(1, 1)?).await?;
     Ok(())
 }
 billing_test_support::test_on_each_backend!(unique_values_give_already_exists);
@@ -141,7 +142,7 @@ async fn references_and_checks(test_db: TestDatabase) -> anyhow::Result<()> {
         matches!(
             err,
             RepositoryError::ReferencedRowMissing {
-                entity: "tarif_plan",
+                entity: Resource::Plan,
                 ..
             }
         ),
@@ -170,7 +171,7 @@ async fn references_and_checks(test_db: TestDatabase) -> anyhow::Result<()> {
         matches!(
             err,
             RepositoryError::ReferencedRowMissing {
-                entity: "user_details",
+                entity: Resource::UserDetails,
                 ..
             }
         ),
@@ -186,7 +187,7 @@ async fn references_and_checks(test_db: TestDatabase) -> anyhow::Result<()> {
         matches!(
             err,
             RepositoryError::StillReferenced {
-                entity: "currency",
+                entity: Resource::Currency,
                 ..
             }
         ),
@@ -199,7 +200,13 @@ async fn references_and_checks(test_db: TestDatabase) -> anyhow::Result<()> {
         .await
         .expect_err("upper-case");
     assert!(
-        matches!(err, RepositoryError::CheckViolation { entity: "user", .. }),
+        matches!(
+            err,
+            RepositoryError::CheckViolation {
+                entity: Resource::User,
+                ..
+            }
+        ),
         "{err:?}"
     );
     Ok(())

@@ -1,5 +1,6 @@
 //! Currencies, taxes and plans.
 
+use billing_service::{PageRequest, PlanFilter};
 use std::collections::BTreeMap;
 
 use billing_domain::enums::BillingPeriod;
@@ -30,7 +31,7 @@ async fn exactly_one_default_currency(h: Harness) -> anyhow::Result<()> {
         "first currency must be default: {first:?}"
     );
     assert_eq!(
-        b.list_currencies(1, 20).await?.total,
+        b.list_currencies(PageRequest::new(1, 20)?).await?.total,
         0,
         "a refused currency was written"
     );
@@ -85,7 +86,7 @@ async fn exactly_one_default_currency(h: Harness) -> anyhow::Result<()> {
         dec("148.14814815")
     );
     let defaults = b
-        .list_currencies(1, 100)
+        .list_currencies(PageRequest::new(1, 100)?)
         .await?
         .items
         .into_iter()
@@ -300,12 +301,16 @@ async fn plans_validate_money(h: Harness) -> anyhow::Result<()> {
         "{dup:?}"
     );
     assert_eq!(
-        b.list_plans(true, 1, 20).await?.total,
+        b.list_plans(PlanFilter::All, PageRequest::new(1, 20)?)
+            .await?
+            .total,
         2,
         "refused plans were written"
     );
 
-    let listed = b.list_plans(false, 1, 20).await?;
+    let listed = b
+        .list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+        .await?;
     assert_eq!(
         listed
             .items
@@ -325,8 +330,18 @@ async fn plans_validate_money(h: Harness) -> anyhow::Result<()> {
         Some(1),
     )
     .await?;
-    assert_eq!(b.list_plans(false, 1, 20).await?.total, 1);
-    assert_eq!(b.list_plans(true, 1, 20).await?.total, 2);
+    assert_eq!(
+        b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        1
+    );
+    assert_eq!(
+        b.list_plans(PlanFilter::All, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        2
+    );
     let stale = b
         .update_plan(
             s.plan.id,

@@ -5,6 +5,7 @@
 //! every read to the database; invoices are priced from the rows of their
 //! own transaction, never from a cached copy.
 
+use billing_service::{PageRequest, PlanFilter};
 use std::time::Duration;
 
 use billing_concurrency::{Coordination, RedisSettings};
@@ -45,7 +46,12 @@ async fn writes_reach_every_instance_within_the_bound(h: Harness) -> anyhow::Res
 
     // b serves the plans from memory once loaded.
     assert_eq!(b.plan(&pro).await?.price.get(), dec("10.00"));
-    assert_eq!(b.list_plans(false, 1, 20).await?.total, 1);
+    assert_eq!(
+        b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        1
+    );
     let cached = b.catalogue_stats();
     assert!(cached.loads >= 1 && cached.hits >= 1, "{cached:?}");
 
@@ -63,7 +69,11 @@ async fn writes_reach_every_instance_within_the_bound(h: Harness) -> anyhow::Res
     tokio::time::sleep(PAST_REFRESH).await;
     assert_eq!(b.plan(&pro).await?.price.get(), dec("12.50"));
     assert_eq!(
-        b.list_plans(false, 1, 20).await?.items[0].price.get(),
+        b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .items[0]
+            .price
+            .get(),
         dec("12.50")
     );
     let learnt = b.catalogue_stats();
@@ -76,7 +86,9 @@ async fn writes_reach_every_instance_within_the_bound(h: Harness) -> anyhow::Res
     a.create_plan(plan("max", "30.00", BillingPeriod::Yearly))
         .await?;
     tokio::time::sleep(PAST_REFRESH).await;
-    let page = b.list_plans(false, 1, 1).await?;
+    let page = b
+        .list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 1)?)
+        .await?;
     assert_eq!((page.total, page.items.len()), (2, 1));
     assert_eq!(
         b.plan(&PlanRef::Slug("max".into())).await?.price.get(),
@@ -97,7 +109,7 @@ async fn writes_reach_every_instance_within_the_bound(h: Harness) -> anyhow::Res
     assert_eq!(a.currency("USD").await?.exchange_rate.get(), dec("1.10"));
     tokio::time::sleep(PAST_REFRESH).await;
     assert_eq!(b.currency("USD").await?.exchange_rate.get(), dec("1.10"));
-    assert_eq!(b.list_currencies(1, 20).await?.total, 3);
+    assert_eq!(b.list_currencies(PageRequest::new(1, 20)?).await?.total, 3);
 
     // Taxes and their rate history.
     assert_eq!(b.tax_rates(s.vat.id).await?.len(), 1);
@@ -116,16 +128,18 @@ async fn writes_reach_every_instance_within_the_bound(h: Harness) -> anyhow::Res
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].rate.get(), dec("7.00"));
     assert_eq!(b.tax(s.vat.id).await?.rate.get(), dec("7.00"));
-    assert_eq!(b.list_taxes(1, 20).await?.total, 1);
+    assert_eq!(b.list_taxes(PageRequest::new(1, 20)?).await?.total, 1);
 
-    // Unknown ids and bad pages answer as the database would.
+    // Unknown ids answer as the database would; a bad page cannot be
+    // asked for, and its refusal is a validation error.
     assert!(matches!(
         b.plan(&PlanRef::Id(999_999)).await,
         Err(billing_service::BillingError::NotFound { .. })
     ));
+    let bad_page = PageRequest::new(0, 20).expect_err("page 0");
     assert!(matches!(
-        b.list_plans(false, 0, 20).await,
-        Err(billing_service::BillingError::Validation { .. })
+        billing_service::BillingError::from(bad_page),
+        billing_service::BillingError::Validation { .. }
     ));
     Ok(())
 }
@@ -215,7 +229,12 @@ async fn an_unreachable_channel_sends_reads_to_the_database(h: Harness) -> anyho
     .await?;
     // No wait: b has nothing it could serve stale.
     assert_eq!(b.plan(&pro).await?.price.get(), dec("11.00"));
-    assert_eq!(b.list_plans(false, 1, 20).await?.total, 1);
+    assert_eq!(
+        b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        1
+    );
     let stats = b.catalogue_stats();
     assert_eq!((stats.hits, stats.loads), (0, 0), "{stats:?}");
     assert!(
@@ -235,7 +254,12 @@ async fn a_disabled_cache_reads_the_database(h: Harness) -> anyhow::Result<()> {
         },
     );
     let s = seed(&h.billing).await?;
-    assert_eq!(off.list_plans(false, 1, 20).await?.total, 1);
+    assert_eq!(
+        off.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        1
+    );
     assert_eq!(off.plan(&PlanRef::Id(s.plan.id)).await?.id, s.plan.id);
     let stats = off.catalogue_stats();
     assert_eq!((stats.hits, stats.loads, stats.bypasses), (0, 0, 2));
@@ -247,14 +271,18 @@ async fn concurrent_reads_wait_for_one_check(h: Harness) -> anyhow::Result<()> {
     let refresh = Duration::from_millis(300);
     let b = shared(&h, refresh);
     seed(&b).await?;
-    b.list_plans(false, 1, 20).await?;
+    b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+        .await?;
     tokio::time::sleep(refresh + Duration::from_millis(50)).await;
     // The copy needs checking: one read checks, the others wait for it
     // instead of all reading the database.
     let before = b.catalogue_stats();
     let reads = (0..32).map(|_| {
         let b = b.clone();
-        tokio::spawn(async move { b.list_plans(false, 1, 20).await })
+        tokio::spawn(async move {
+            b.list_plans(PlanFilter::ActiveOnly, PageRequest::new(1, 20)?)
+                .await
+        })
     });
     for read in futures::future::join_all(reads).await {
         assert_eq!(read??.total, 1);

@@ -5,6 +5,7 @@
 use billing_domain::entities::{subscription, user, user_case, user_details, user_invoice};
 use billing_domain::enums::{CaseStatus, UserStatus};
 use billing_repository::{Invoices, Subscriptions, UserCases, UserDetailsRepository, Users};
+use billing_service::PageRequest;
 use billing_service::{
     BillingError, CaseChanges, NewCase, NewInvoice, NewSubscription, NewUser, UserChanges,
     UserDetailsInput,
@@ -42,9 +43,15 @@ async fn rows_of(h: &Harness, id: i64) -> anyhow::Result<Rows> {
     Ok(Rows {
         user: Users::get(db, id).await?,
         details: UserDetailsRepository::find_by_user(db, id).await?,
-        cases: UserCases::by_user(db, id, None, 1, 100).await?.items,
-        subscriptions: Subscriptions::by_user(db, id, 1, 100).await?.items,
-        invoices: Invoices::by_user(db, id, None, 1, 100).await?.items,
+        cases: UserCases::by_user(db, id, None, PageRequest::new(1, 100)?)
+            .await?
+            .items,
+        subscriptions: Subscriptions::by_user(db, id, PageRequest::new(1, 100)?)
+            .await?
+            .items,
+        invoices: Invoices::by_user(db, id, None, PageRequest::new(1, 100)?)
+            .await?
+            .items,
     })
 }
 

@@ -7,6 +7,7 @@
 //! claim: exactly the state after that instance died (a restarted embedded
 //! process forgets its claims; a Redis claim expires at its in-flight TTL).
 
+use billing_service::PageRequest;
 use std::future::pending;
 
 use billing_concurrency::Coordination;
@@ -44,11 +45,14 @@ fn other_instance(h: &Harness) -> Billing {
 }
 
 async fn invoices_of(h: &Harness, user_id: i64) -> anyhow::Result<Vec<user_invoice::Model>> {
-    Ok(
-        Invoices::by_user(h.billing.database(), user_id, None, 1, 100)
-            .await?
-            .items,
+    Ok(Invoices::by_user(
+        h.billing.database(),
+        user_id,
+        None,
+        PageRequest::new(1, 100)?,
     )
+    .await?
+    .items)
 }
 
 /// Dies after claiming the key, before anything commits: the retry runs,
@@ -268,7 +272,8 @@ async fn a_key_serves_one_request_only(h: Harness) -> anyhow::Result<()> {
         matches!(other_kind, Err(BillingError::IdempotencyKeyReused)),
         "{other_kind:?}"
     );
-    let subscriptions = Subscriptions::by_user(h.billing.database(), s.user.id, 1, 100).await?;
+    let subscriptions =
+        Subscriptions::by_user(h.billing.database(), s.user.id, PageRequest::new(1, 100)?).await?;
     assert_eq!(subscriptions.total, 0, "the refused request ran");
     assert_eq!(invoices_of(&h, s.user.id).await?.len(), 1);
     Ok(())

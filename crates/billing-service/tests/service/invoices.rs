@@ -1,6 +1,7 @@
 //! Creating invoices: amounts, currencies, taxes and gapless numbers.
 
 use billing_domain::enums::InvoiceStatus;
+use billing_service::PageRequest;
 use billing_service::{BillingError, InvoiceAction, NewInvoice, NewSubscription};
 use chrono::{Datelike, Utc};
 
@@ -112,7 +113,11 @@ async fn invoices_are_priced_and_numbered(h: Harness) -> anyhow::Result<()> {
     );
 
     let listed = b
-        .list_invoices(s.user.id, Some(InvoiceStatus::Pending), 1, 20)
+        .list_invoices(
+            s.user.id,
+            Some(InvoiceStatus::Pending),
+            PageRequest::new(1, 20)?,
+        )
         .await?;
     assert_eq!(listed.total, 5);
     let _ = (s.eur, s.usd, s.vat);

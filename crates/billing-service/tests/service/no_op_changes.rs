@@ -7,6 +7,7 @@ use billing_domain::entities::{
 };
 use billing_domain::enums::{BillingPeriod, CaseStatus, UserRole, UserStatus};
 use billing_repository::{Repository, TaxRates};
+use billing_service::PageRequest;
 use billing_service::{
     BillingError, CaseChanges, CurrencyChanges, NewCase, PlanChanges, TaxChanges, UserChanges,
     UserDetailsInput,
@@ -193,7 +194,7 @@ async fn unchanged_values_write_nothing(h: Harness) -> anyhow::Result<()> {
         b.update_currency("USD", same_usd, Some(1)).await,
     );
     // Making the default currency the default again rebases nothing.
-    let all_before = b.list_currencies(1, 100).await?.items;
+    let all_before = b.list_currencies(PageRequest::new(1, 100)?).await?.items;
     let eur = b
         .update_currency(
             "EUR",
@@ -206,7 +207,10 @@ async fn unchanged_values_write_nothing(h: Harness) -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(eur, s.eur);
-    assert_eq!(b.list_currencies(1, 100).await?.items, all_before);
+    assert_eq!(
+        b.list_currencies(PageRequest::new(1, 100)?).await?.items,
+        all_before
+    );
 
     let vat = b
         .update_tax(

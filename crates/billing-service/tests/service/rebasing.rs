@@ -3,6 +3,7 @@
 //! nothing is written.
 
 use billing_domain::entities::currency;
+use billing_service::PageRequest;
 use billing_service::{BillingError, CurrencyChanges, NewCurrency};
 use rust_decimal::Decimal;
 
@@ -21,7 +22,10 @@ fn new_currency(code: &str, rate: &str, is_default: bool) -> NewCurrency {
 }
 
 async fn all(h: &Harness) -> anyhow::Result<Vec<currency::Model>> {
-    Ok(h.billing.list_currencies(1, 100).await?.items)
+    Ok(h.billing
+        .list_currencies(PageRequest::new(1, 100)?)
+        .await?
+        .items)
 }
 
 fn assert_names_jpy(result: &Result<currency::Model, BillingError>) {

@@ -3,6 +3,7 @@
 use billing_domain::entities::subscription;
 use billing_domain::enums::{BillingPeriod, SubscriptionStatus, UserStatus};
 use billing_repository::{Repository, Subscriptions};
+use billing_service::PageRequest;
 use billing_service::{
     BillingError, NewSubscription, PlanChanges, SubscriptionAction, UserChanges,
 };
@@ -87,7 +88,12 @@ async fn lifecycle_transitions(h: Harness) -> anyhow::Result<()> {
             "{action:?} after cancel: {result:?}"
         );
     }
-    assert_eq!(b.list_subscriptions(s.user.id, 1, 20).await?.total, 1);
+    assert_eq!(
+        b.list_subscriptions(s.user.id, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        1
+    );
     Ok(())
 }
 
@@ -145,7 +151,12 @@ async fn subscribing_needs_an_active_plan_and_a_buyer(h: Harness) -> anyhow::Res
         matches!(suspended, Err(BillingError::InvalidTransition { .. })),
         "{suspended:?}"
     );
-    assert_eq!(b.list_subscriptions(s.user.id, 1, 20).await?.total, 0);
+    assert_eq!(
+        b.list_subscriptions(s.user.id, PageRequest::new(1, 20)?)
+            .await?
+            .total,
+        0
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use billing_domain::enums::{CaseStatus, UserRole, UserStatus};
 use billing_service::{BillingError, CaseChanges, NewCase, NewUser, UserChanges, UserDetailsInput};
+use billing_service::{PageRequest, Resource};
 
 use crate::support::{Harness, service_test};
 
@@ -55,7 +56,9 @@ async fn registration_normalises_and_hides_the_hash(h: Harness) -> anyhow::Resul
         );
     }
     assert_eq!(
-        b.list_users(None, None, 1, 20).await?.total,
+        b.list_users(None, None, PageRequest::new(1, 20)?)
+            .await?
+            .total,
         1,
         "refused users were written"
     );
@@ -99,7 +102,11 @@ async fn user_changes_respect_versions(h: Harness) -> anyhow::Result<()> {
     );
 
     let listed = b
-        .list_users(Some(UserStatus::Active), Some(UserRole::Admin), 1, 20)
+        .list_users(
+            Some(UserStatus::Active),
+            Some(UserRole::Admin),
+            PageRequest::new(1, 20)?,
+        )
         .await?;
     assert_eq!(
         listed.items.iter().map(|u| u.id).collect::<Vec<_>>(),
@@ -254,7 +261,7 @@ async fn details_are_kept_apart_and_erasable(h: Harness) -> anyhow::Result<()> {
         matches!(
             stale,
             Err(BillingError::VersionMismatch {
-                entity: "user_details",
+                resource: Resource::UserDetails,
                 current: 3
             })
         ),
@@ -334,13 +341,15 @@ async fn support_cases_follow_their_rules(h: Harness) -> anyhow::Result<()> {
         "{reopen:?}"
     );
 
-    let listed = b.list_cases(user.id, None, 1, 20).await?;
+    let listed = b
+        .list_cases(user.id, None, PageRequest::new(1, 20)?)
+        .await?;
     assert_eq!(
         (listed.total, listed.items[0].status),
         (1, CaseStatus::Closed)
     );
     assert_eq!(
-        b.list_cases(user.id, Some(CaseStatus::Open), 1, 20)
+        b.list_cases(user.id, Some(CaseStatus::Open), PageRequest::new(1, 20)?)
             .await?
             .total,
         0
