@@ -32,7 +32,6 @@ mod currencies;
 mod cycle;
 mod error;
 mod events;
-mod features;
 mod idempotency;
 mod invoice_batch;
 mod invoices;

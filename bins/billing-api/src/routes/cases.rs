@@ -4,7 +4,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::user_case;
 use billing_domain::enums::CaseStatus;
-use billing_service::{CaseChanges, NewCase};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +13,7 @@ use crate::problem::{ApiError, Problem};
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{CaseChanges, NewCase};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -118,7 +118,7 @@ pub async fn create_case(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().open_case(user_id, new),
+        state.billing().open_case(user_id, new.into()),
         |case| {
             let location = format!("/api/v1/cases/{}", case.id);
             let version = case.version;
@@ -193,6 +193,6 @@ pub async fn update_case(
     let changes: CaseChanges = body.parse()?;
     ok(state
         .billing()
-        .update_case(id.into_inner(), changes, if_match.0)
+        .update_case(id.into_inner(), changes.into(), if_match.0)
         .await?)
 }

@@ -3,7 +3,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::currency;
-use billing_service::{CurrencyChanges, NewCurrency};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,6 +13,7 @@ use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{CurrencyChanges, NewCurrency};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -147,7 +147,7 @@ pub async fn create_currency(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().create_currency(new),
+        state.billing().create_currency(new.into()),
         |currency| {
             let location = format!("/api/v1/currencies/{}", currency.code);
             let version = currency.version;
@@ -204,7 +204,7 @@ pub async fn update_currency(
     let changes: CurrencyChanges = body.parse()?;
     let currency = state
         .billing()
-        .update_currency(&code, changes, if_match.0)
+        .update_currency(&code, changes.into(), if_match.0)
         .await?;
     ok(currency)
 }

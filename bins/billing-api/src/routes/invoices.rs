@@ -11,7 +11,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::user_invoice;
 use billing_domain::enums::InvoiceStatus;
-use billing_service::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
+use billing_service::{InvoiceAction, PaymentOutcome};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +22,7 @@ use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest, RawBody};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{NewInvoice, Payment};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -171,7 +172,7 @@ pub async fn create_invoice(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().create_invoice(new),
+        state.billing().create_invoice(new.into()),
         |invoice| {
             let location = format!("/api/v1/invoices/{}", invoice.id);
             let version = invoice.version;
@@ -256,7 +257,7 @@ pub async fn pay_invoice(
     idempotency::respond(
         state
             .billing()
-            .pay_invoice(id.into_inner(), payment, if_match.0, &key)
+            .pay_invoice(id.into_inner(), payment.into(), if_match.0, &key)
             .await?,
         payment_reply,
     )

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::tarif_plan;
 use billing_domain::enums::BillingPeriod;
-use billing_service::{NewPlan, PlanChanges, PlanRef};
+use billing_service::PlanRef;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +17,7 @@ use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{NewPlan, PlanChanges};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -176,7 +177,7 @@ pub async fn create_plan(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().create_plan(new),
+        state.billing().create_plan(new.into()),
         |plan| {
             let location = format!("/api/v1/plans/{}", plan.id);
             let version = plan.version;
@@ -240,6 +241,6 @@ pub async fn update_plan(
     let changes: PlanChanges = body.parse()?;
     ok(state
         .billing()
-        .update_plan(id.into_inner(), changes, if_match.0)
+        .update_plan(id.into_inner(), changes.into(), if_match.0)
         .await?)
 }

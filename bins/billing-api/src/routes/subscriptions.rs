@@ -9,7 +9,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::subscription;
 use billing_domain::enums::SubscriptionStatus;
-use billing_service::{NewSubscription, SubscriptionAction};
+use billing_service::SubscriptionAction;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,6 +19,7 @@ use crate::problem::{ApiError, Problem};
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery, RawBody};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::NewSubscription;
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -147,7 +148,7 @@ pub async fn create_subscription(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().subscribe(new),
+        state.billing().subscribe(new.into()),
         |subscription| {
             let location = format!("/api/v1/subscriptions/{}", subscription.id);
             let version = subscription.version;

@@ -4,7 +4,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::{tax, tax_rate};
-use billing_service::{NewTax, TaxChanges};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,6 +14,7 @@ use crate::representation;
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{NewTax, TaxChanges};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -158,7 +158,7 @@ pub async fn create_tax(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().create_tax(new),
+        state.billing().create_tax(new.into()),
         |tax| {
             let location = format!("/api/v1/taxes/{}", tax.id);
             let version = tax.version;
@@ -209,7 +209,7 @@ pub async fn update_tax(
     let changes: TaxChanges = body.parse()?;
     ok(state
         .billing()
-        .update_tax(id.into_inner(), changes, if_match.0)
+        .update_tax(id.into_inner(), changes.into(), if_match.0)
         .await?)
 }
 

@@ -6,7 +6,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::{user, user_details};
 use billing_domain::enums::{UserRole, UserStatus};
-use billing_service::{NewUser, UserChanges, UserDetailsInput};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +15,7 @@ use crate::problem::{ApiError, Problem};
 use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageRequest};
 use crate::response::{ListResponse, Reply};
 use crate::state::AppState;
+use crate::wire::{NewUser, UserChanges, UserDetailsInput};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -186,7 +186,7 @@ pub async fn create_user(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().register_user(new),
+        state.billing().register_user(new.into()),
         |user| {
             let location = format!("/api/v1/users/{}", user.id);
             let version = user.version;
@@ -259,7 +259,7 @@ pub async fn update_user(
     let changes: UserChanges = body.parse()?;
     ok(state
         .billing()
-        .update_user(id.into_inner(), changes, if_match.0)
+        .update_user(id.into_inner(), changes.into(), if_match.0)
         .await?)
 }
 
@@ -323,7 +323,7 @@ pub async fn put_user_details(
     details_ok(
         state
             .billing()
-            .put_user_details(id.into_inner(), input, if_match.0)
+            .put_user_details(id.into_inner(), input.into(), if_match.0)
             .await?,
     )
 }

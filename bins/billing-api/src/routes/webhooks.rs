@@ -11,7 +11,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::{webhook_attempt, webhook_delivery, webhook_endpoint};
 use billing_domain::enums::{DeliveryStatus, EndpointStatus};
 use billing_repository::DeliveryFilter;
-use billing_service::NewWebhookEndpoint;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +21,7 @@ use crate::request::{JsonBody, PageRequest, RawBody};
 use crate::response::{ListResponse, Reply};
 use crate::routes::events::{CursorPage, limit};
 use crate::state::AppState;
+use crate::wire::NewWebhookEndpoint;
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -256,7 +256,7 @@ pub async fn create_endpoint(
     idempotency::run(
         state.billing(),
         key.as_ref(),
-        state.billing().create_webhook_endpoint(new),
+        state.billing().create_webhook_endpoint(new.into()),
         |created| {
             let location = format!("/api/v1/webhook-endpoints/{}", created.endpoint.id);
             let mut response = EndpointResponse::from(created.endpoint);
