@@ -35,8 +35,6 @@ mod events;
 mod idempotency;
 mod invoice_batch;
 mod invoices;
-#[cfg(feature = "openapi")]
-pub mod openapi;
 mod payment;
 mod plans;
 pub mod rules;

@@ -42,7 +42,7 @@ pub struct CaseResponse {
     /// Full text.
     pub description: String,
     /// Where the case stands.
-    #[schema(value_type = billing_service::openapi::CaseStatus)]
+    #[schema(value_type = crate::wire::enums::CaseStatus)]
     pub status: CaseStatus,
     /// Creation time (RFC 3339, UTC).
     #[schema(value_type = String, format = DateTime)]
@@ -74,7 +74,7 @@ impl From<user_case::Model> for CaseResponse {
 #[into_params(parameter_in = Query)]
 pub struct CaseListQuery {
     /// Only cases with this status.
-    #[param(value_type = Option<billing_service::openapi::CaseStatus>)]
+    #[param(value_type = Option<crate::wire::enums::CaseStatus>)]
     pub status: Option<CaseStatus>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]

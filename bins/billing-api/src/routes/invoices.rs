@@ -63,7 +63,7 @@ pub struct InvoiceResponse {
     #[schema(example = "EUR")]
     pub currency: String,
     /// Where it stands.
-    #[schema(value_type = billing_service::openapi::InvoiceStatus)]
+    #[schema(value_type = crate::wire::enums::InvoiceStatus)]
     pub status: InvoiceStatus,
     /// How it was paid.
     pub payment_method: Option<String>,
@@ -121,7 +121,7 @@ impl From<user_invoice::Model> for InvoiceResponse {
 #[into_params(parameter_in = Query)]
 pub struct InvoiceListQuery {
     /// Only invoices with this status.
-    #[param(value_type = Option<billing_service::openapi::InvoiceStatus>)]
+    #[param(value_type = Option<crate::wire::enums::InvoiceStatus>)]
     pub status: Option<InvoiceStatus>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]

@@ -54,7 +54,7 @@ pub struct PlanResponse {
     #[schema(example = "EUR")]
     pub currency: String,
     /// How long one payment lasts.
-    #[schema(value_type = billing_service::openapi::BillingPeriod)]
+    #[schema(value_type = crate::wire::enums::BillingPeriod)]
     pub billing_period: BillingPeriod,
     /// Features and limits (a JSON object).
     #[schema(value_type = Object)]

@@ -54,7 +54,7 @@ pub struct SubscriptionResponse {
     /// The plan.
     pub plan_id: i64,
     /// Where it stands.
-    #[schema(value_type = billing_service::openapi::SubscriptionStatus)]
+    #[schema(value_type = crate::wire::enums::SubscriptionStatus)]
     pub status: SubscriptionStatus,
     /// First activation (RFC 3339, UTC).
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -48,10 +48,10 @@ pub struct UserResponse {
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// Where the account stands.
-    #[schema(value_type = billing_service::openapi::UserStatus)]
+    #[schema(value_type = crate::wire::enums::UserStatus)]
     pub status: UserStatus,
     /// What the account may do.
-    #[schema(value_type = billing_service::openapi::UserRole)]
+    #[schema(value_type = crate::wire::enums::UserRole)]
     pub role: UserRole,
     /// Creation time (RFC 3339, UTC).
     #[schema(value_type = String, format = DateTime)]
@@ -141,10 +141,10 @@ impl From<user_details::Model> for UserDetailsResponse {
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Only users with this status.
-    #[param(value_type = Option<billing_service::openapi::UserStatus>)]
+    #[param(value_type = Option<crate::wire::enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// Only users with this role.
-    #[param(value_type = Option<billing_service::openapi::UserRole>)]
+    #[param(value_type = Option<crate::wire::enums::UserRole>)]
     pub role: Option<UserRole>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]

@@ -2,7 +2,8 @@
 //! serde (unknown fields refused, money as exact decimal strings, integral
 //! floats as integers, plan features kept exactly) and described with
 //! utoipa under the schema names of the OpenAPI document; each converts
-//! into the plain command of `billing-service` it carries.
+//! into the plain command of `billing-service` it carries. [`enums`] holds
+//! the schemas of the domain enums that bodies and responses use.
 //!
 //! The rules the values must follow (lengths, patterns, ranges) are
 //! `billing_service::rules`'s, checked by the use cases;
@@ -10,6 +11,7 @@
 
 mod currencies;
 mod decimal;
+pub mod enums;
 mod features;
 mod integer;
 mod invoices;

@@ -26,7 +26,7 @@ pub struct NewPlan {
     /// ISO 4217 code of `price`; an existing, active currency.
     pub currency: String,
     /// How long one payment lasts.
-    #[schema(value_type = billing_service::openapi::BillingPeriod)]
+    #[schema(value_type = crate::wire::enums::BillingPeriod)]
     pub billing_period: BillingPeriod,
     /// Features and limits: a JSON object; `{}` when absent. Every number
     /// in it is kept exactly as sent, or refused: integers from
@@ -101,7 +101,7 @@ pub struct PlanChanges {
     pub currency: Option<String>,
     /// New billing period (applies to payments from now on).
     #[serde(default)]
-    #[schema(value_type = Option<billing_service::openapi::BillingPeriod>)]
+    #[schema(value_type = Option<crate::wire::enums::BillingPeriod>)]
     pub billing_period: Option<BillingPeriod>,
     /// New features object; its numbers are kept exactly or refused, as on
     /// creation.

@@ -16,7 +16,7 @@ pub struct NewUser {
     pub password: String,
     /// Role; `user` when absent.
     #[serde(default)]
-    #[schema(value_type = Option<billing_service::openapi::UserRole>)]
+    #[schema(value_type = Option<crate::wire::enums::UserRole>)]
     pub role: Option<UserRole>,
 }
 
@@ -41,11 +41,11 @@ impl From<NewUser> for service::NewUser {
 pub struct UserChanges {
     /// New status (`deleted` is final).
     #[serde(default)]
-    #[schema(value_type = Option<billing_service::openapi::UserStatus>)]
+    #[schema(value_type = Option<crate::wire::enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// New role.
     #[serde(default)]
-    #[schema(value_type = Option<billing_service::openapi::UserRole>)]
+    #[schema(value_type = Option<crate::wire::enums::UserRole>)]
     pub role: Option<UserRole>,
     /// New e-mail address.
     #[serde(default)]
@@ -161,7 +161,7 @@ impl From<NewCase> for service::NewCase {
 pub struct CaseChanges {
     /// New status (`closed` is final).
     #[serde(default)]
-    #[schema(value_type = Option<billing_service::openapi::CaseStatus>)]
+    #[schema(value_type = Option<crate::wire::enums::CaseStatus>)]
     pub status: Option<CaseStatus>,
     /// New summary.
     #[serde(default)]
