@@ -61,7 +61,7 @@ pub use cycle::{
 };
 pub use error::{BillingError, BoxError, Dependency};
 pub use events::{EventPayload, EventQuery, ResourceRef};
-pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
+pub use idempotency::{IdempotencyKey, Idempotent, Recorded};
 pub use invoice_batch::MAX_INVOICE_BATCH;
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};
