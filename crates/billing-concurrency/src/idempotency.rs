@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::backend::{Backend, Token};
 use crate::error::{CoordinationError, Result};
 
-/// Longest accepted idempotency key and scope, in bytes.
+/// Longest idempotency key and scope this store accepts, in bytes. Any
+/// bytes otherwise: which keys a request may carry is the embedder's rule.
 pub const MAX_KEY_LEN: usize = 255;
 
 /// The outcome of a request, stored under an idempotency key and replayed
