@@ -23,6 +23,7 @@ use std::future::{Future, Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use billing_service::rules::IDEMPOTENCY_KEY_MAX_LEN;
 use billing_service::{Billing, BillingError, IdempotencyKey, Idempotent, Recorded};
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
@@ -36,9 +37,6 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 
 /// The scope of every key when the API is open (no token).
 pub const ANONYMOUS_SCOPE: &str = "anonymous";
-
-/// The longest key accepted.
-pub const MAX_KEY_LEN: usize = billing_service::MAX_KEY_LEN;
 
 /// The optional `Idempotency-Key` header, for the OpenAPI document.
 #[derive(Clone, Debug, IntoParams)]
@@ -96,8 +94,11 @@ impl FromRequest for RequiredKeyHeader {
             key.map(Self).ok_or_else(|| {
                 ApiError::new(
                     ProblemCode::IdempotencyKeyRequired,
-                    "this request needs an Idempotency-Key header (1 to 255 visible ASCII \
-                     characters, unique per intended operation)",
+                    format!(
+                        "this request needs an Idempotency-Key header (1 to \
+                         {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII characters, unique per \
+                         intended operation)"
+                    ),
                 )
             })
         }))
@@ -112,14 +113,15 @@ fn key_header(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     };
     let invalid = || {
         ApiError::validation(format!(
-            "Idempotency-Key must be one value of 1 to {MAX_KEY_LEN} visible ASCII characters"
+            "Idempotency-Key must be one value of 1 to {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII \
+             characters"
         ))
     };
     if values.next().is_some() {
         return Err(invalid());
     }
     let key = value.to_str().map_err(|_| invalid())?;
-    billing_service::validate_key(key).map_err(|_| invalid())?;
+    IdempotencyKey::check_key(key).map_err(|_| invalid())?;
     Ok(Some(key.to_owned()))
 }
 

@@ -27,7 +27,9 @@
 //! - [`query_parameters`] — unknown query parameters refused, by the
 //!   OpenAPI document;
 //! - [`representation`] — money, rates and timestamps in responses;
-//! - [`seed`] — the default currency of a fresh database.
+//! - [`seed`] — the default currency of a fresh database;
+//! - [`wire`] — the request bodies as sent, converted into the service's
+//!   commands.
 
 pub mod auth;
 pub mod configuration;
@@ -50,6 +52,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod webhook_delivery;
+pub mod wire;
 
 pub use configuration::Settings;
 pub use problem::{ApiError, Problem, ProblemCode};

@@ -223,6 +223,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_page_is_written_as_the_list_envelope() {
+        let page = Page {
+            items: vec!["AAA".to_owned()],
+            page: 1,
+            per_page: 1,
+            total: 5,
+        };
+        let json = serde_json::to_string(&ListResponse::from_page(page, |code| code)).unwrap();
+        assert_eq!(json, r#"{"items":["AAA"],"page":1,"per_page":1,"total":5}"#);
+    }
+
+    #[test]
     fn a_replay_is_the_same_response_marked_replayed() {
         let reply = Reply::created(&serde_json::json!({"id": 7}), "/api/v1/users/7")
             .unwrap()

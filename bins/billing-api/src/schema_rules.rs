@@ -19,7 +19,6 @@ use serde_json::{Map, Value, json};
 
 use billing_domain::events::EventType;
 
-use crate::idempotency::MAX_KEY_LEN;
 use crate::request::{IF_MATCH_PATTERN, MAX_PAGE};
 use crate::routes::events::{MAX_LIMIT, RESOURCE_KIND_NAMES};
 use crate::routes::webhooks::{DELIVERY_STATUS_NAMES, ENDPOINT_STATUS_NAMES};
@@ -326,7 +325,7 @@ fn apply_parameter_rules(document: &mut Value) {
                 // HTTP strips the spaces and tabs around a header value, so
                 // the pattern allows them and counts the key's length itself.
                 ("header", "Idempotency-Key") => json!({
-                    "pattern": format!("^[ \\t]*[!-~]{{1,{MAX_KEY_LEN}}}[ \\t]*$")
+                    "pattern": format!("^[ \\t]*{}[ \\t]*$", rules::idempotency_key_chars())
                 }),
                 ("header", "If-Match") => json!({"pattern": IF_MATCH_PATTERN}),
                 ("query", "page") => json!({"minimum": 1, "maximum": MAX_PAGE}),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use billing_concurrency::{
-    Coordination, EmbeddedSettings, IdempotencyOutcome, RedisSettings, StoredResponse,
+    Coordination, EmbeddedSettings, IdempotencyOutcome, RedisSettings, StoredOutcome,
 };
 
 const CONCURRENCY: [usize; 3] = [1, 8, 50];
@@ -202,7 +202,7 @@ struct Row {
 enum Scenario {
     /// `lock` then `release` of a lock of the task's own (uncontended).
     Lock,
-    /// `begin` of a fresh key then `complete` with a small response.
+    /// `begin` of a fresh key then `complete` with a small outcome.
     Idempotency,
 }
 
@@ -219,16 +219,12 @@ async fn run(
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let response = StoredResponse {
-        status: 201,
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        body: br#"{"id":"ch_123","amount":1000,"currency":"eur"}"#.to_vec(),
-    };
+    let outcome = StoredOutcome(br#"{"id":"ch_123","amount":1000,"currency":"eur"}"#.to_vec());
     let mut handles = Vec::new();
     for task in 0..tasks {
         let coordination = coordination.clone();
         let (measuring, stop, done) = (measuring.clone(), stop.clone(), done.clone());
-        let response = response.clone();
+        let outcome = outcome.clone();
         handles.push(tokio::spawn(async move {
             let lock_name = format!("bench-{task}");
             let mut n: u64 = 0;
@@ -251,7 +247,7 @@ async fn run(
                             IdempotencyOutcome::Started(ticket) => {
                                 if !coordination
                                     .idempotency()
-                                    .complete(&ticket, &response)
+                                    .complete(&ticket, &outcome)
                                     .await?
                                 {
                                     bail!("complete refused during the benchmark");

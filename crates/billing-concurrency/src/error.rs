@@ -78,10 +78,10 @@ pub enum CoordinationError {
         reason: String,
     },
 
-    /// A stored idempotent response could not be decoded. This means
-    /// something other than this crate wrote the record.
+    /// A stored idempotency record could not be read. This means
+    /// something other than this version of this crate wrote the record.
     #[error(
-        "stored response for idempotency key {key:?} in scope {scope:?} is unreadable: {reason}"
+        "stored outcome for idempotency key {key:?} in scope {scope:?} is unreadable: {reason}"
     )]
     CorruptRecord {
         /// The scope of the key.

@@ -1,7 +1,8 @@
 //! Idempotency keys: [`Idempotency::begin`] claims a key atomically,
-//! [`Idempotency::complete`] stores the response to replay,
-//! [`Idempotency::abandon`] frees the key for a retry; plus the request
-//! [`fingerprint`] and the byte-exact encoding of [`StoredResponse`].
+//! [`Idempotency::complete`] stores the outcome to replay
+//! ([`StoredOutcome`]: opaque bytes, which the embedder encodes and
+//! decodes), [`Idempotency::abandon`] frees the key for a retry; plus the
+//! request [`fingerprint`].
 
 use std::fmt;
 
@@ -10,20 +11,16 @@ use sha2::{Digest, Sha256};
 use crate::backend::{Backend, Token};
 use crate::error::{CoordinationError, Result};
 
-/// Longest accepted idempotency key and scope, in bytes.
+/// Longest idempotency key and scope this store accepts, in bytes. Any
+/// bytes otherwise: which keys a request may carry is the embedder's rule.
 pub const MAX_KEY_LEN: usize = 255;
 
-/// A response stored under an idempotency key and replayed byte for byte.
+/// The outcome of a request, stored under an idempotency key and replayed
+/// byte for byte: any bytes, in whatever encoding the embedder chose (an
+/// HTTP front end may store a response, a job runner its result). This
+/// crate never looks inside.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct StoredResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// The headers worth replaying (e.g. `content-type`, `location`), in
-    /// order; names may repeat.
-    pub headers: Vec<(String, String)>,
-    /// The body, any bytes.
-    pub body: Vec<u8>,
-}
+pub struct StoredOutcome(pub Vec<u8>);
 
 /// What [`Idempotency::begin`] found for a key.
 #[derive(Debug)]
@@ -33,9 +30,9 @@ pub enum IdempotencyOutcome {
     /// [`complete`](Idempotency::complete) or
     /// [`abandon`](Idempotency::abandon) it.
     Started(IdempotencyTicket),
-    /// An earlier request with this key and fingerprint completed: send this
-    /// response again, do not run the request.
-    Replay(StoredResponse),
+    /// An earlier request with this key and fingerprint completed: answer
+    /// with this outcome again, do not run the request.
+    Replay(StoredOutcome),
     /// An earlier request with this key and fingerprint is still running
     /// (typically answered with 409 and a `Retry-After`).
     InFlight,
@@ -99,8 +96,8 @@ impl Idempotency<'_> {
     /// # Errors
     /// [`CoordinationError::InvalidArgument`] for an empty key or a key or
     /// scope over [`MAX_KEY_LEN`] bytes;
-    /// [`CoordinationError::CorruptRecord`] if the stored response cannot
-    /// be decoded; [`CoordinationError::Unavailable`] /
+    /// [`CoordinationError::CorruptRecord`] if the stored record cannot be
+    /// read; [`CoordinationError::Unavailable`] /
     /// [`CoordinationError::Rejected`] when Redis fails.
     pub async fn begin(
         &self,
@@ -113,13 +110,13 @@ impl Idempotency<'_> {
         self.backend.begin(scope, key, fingerprint, owner).await
     }
 
-    /// Stores `response` for the ticket's key, to be replayed for the
+    /// Stores `outcome` for the ticket's key, to be replayed for the
     /// idempotency TTL (24 h by default).
     ///
     /// Returns `true` if it was stored, `false` if the ticket no longer owns
     /// the key: its in-flight marker expired (and another request may have
     /// claimed the key since) or was abandoned. Calling it again with the
-    /// same ticket is harmless: the first stored response stays.
+    /// same ticket is harmless: the first stored outcome stays.
     ///
     /// # Errors
     /// [`CoordinationError::Unavailable`] / [`CoordinationError::Rejected`]
@@ -127,9 +124,9 @@ impl Idempotency<'_> {
     pub async fn complete(
         &self,
         ticket: &IdempotencyTicket,
-        response: &StoredResponse,
+        outcome: &StoredOutcome,
     ) -> Result<bool> {
-        self.backend.complete(ticket, response).await
+        self.backend.complete(ticket, outcome).await
     }
 
     /// Frees the ticket's key so that a retry of the request can run: call
@@ -184,62 +181,9 @@ pub fn fingerprint(scope: &str, method: &str, path: &str, body: &[u8]) -> String
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Encodes headers as, per header, a big-endian `u32` length and the bytes
-/// of the name, then the same for the value.
-pub(crate) fn encode_headers(headers: &[(String, String)]) -> Vec<u8> {
-    let size = headers.iter().map(|(n, v)| 8 + n.len() + v.len()).sum();
-    let mut out = Vec::with_capacity(size);
-    for (name, value) in headers {
-        for part in [name, value] {
-            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(part.as_bytes());
-        }
-    }
-    out
-}
-
-/// Decodes what [`encode_headers`] wrote.
-pub(crate) fn decode_headers(mut bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
-    fn take_str(bytes: &mut &[u8]) -> Result<String, String> {
-        let (len, rest) = bytes
-            .split_first_chunk::<4>()
-            .ok_or("truncated header length")?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|e| e.to_string())?;
-        if rest.len() < len {
-            return Err("truncated header".to_owned());
-        }
-        let (text, rest) = rest.split_at(len);
-        *bytes = rest;
-        String::from_utf8(text.to_vec()).map_err(|_| "header is not UTF-8".to_owned())
-    }
-    let mut headers = Vec::new();
-    while !bytes.is_empty() {
-        let name = take_str(&mut bytes)?;
-        let value = take_str(&mut bytes)?;
-        headers.push((name, value));
-    }
-    Ok(headers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn headers_round_trip_exactly() {
-        let headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("set-cookie".to_owned(), "a=1".to_owned()),
-            ("set-cookie".to_owned(), String::new()),
-            (String::new(), "é\u{0}\n".to_owned()),
-        ];
-        let encoded = encode_headers(&headers);
-        assert_eq!(decode_headers(&encoded), Ok(headers));
-        assert_eq!(decode_headers(&[]), Ok(vec![]));
-        assert!(decode_headers(&encoded[..encoded.len() - 1]).is_err());
-        assert!(decode_headers(&[0, 0, 0]).is_err());
-    }
 
     #[test]
     fn fingerprint_is_sha256_hex_of_every_part() {

@@ -16,7 +16,9 @@
 //!   change made by another instance.
 //! - Idempotency keys: [`Coordination::idempotency`] gives
 //!   [`Idempotency::begin`] / [`Idempotency::complete`] /
-//!   [`Idempotency::abandon`], with [`fingerprint`] for the request.
+//!   [`Idempotency::abandon`], with [`fingerprint`] for the request; what
+//!   is replayed is a [`StoredOutcome`], bytes the embedder encodes (this
+//!   crate knows nothing of HTTP).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), billing_concurrency::CoordinationError> {
@@ -47,7 +49,7 @@ use std::time::Duration;
 
 pub use crate::error::{BoxError, CoordinationError, Result};
 pub use crate::idempotency::{
-    Idempotency, IdempotencyOutcome, IdempotencyTicket, MAX_KEY_LEN, StoredResponse, fingerprint,
+    Idempotency, IdempotencyOutcome, IdempotencyTicket, MAX_KEY_LEN, StoredOutcome, fingerprint,
 };
 pub use crate::lock::LockGuard;
 pub use crate::settings::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{CoordinationError, Result, ttl_millis};
 
-/// How long an idempotent response is kept by default: 24 hours.
+/// How long an idempotent outcome is kept by default: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an in-flight idempotency marker blocks its key by default, so a
 /// request that crashed does not block its key for a day.
@@ -52,7 +52,7 @@ pub struct RedisSettings {
     /// not be empty nor contain `{` or `}` (they would change the keys'
     /// Redis Cluster hash slots). Default `billing`.
     pub key_prefix: String,
-    /// How long a completed idempotent response is kept. Default 24 h.
+    /// How long a completed idempotent outcome is kept. Default 24 h.
     pub idempotency_ttl: Duration,
     /// How long an in-flight marker lives if its request never completes
     /// nor abandons it. Default 60 s.
@@ -173,7 +173,7 @@ pub(crate) use billing_secrets::redact_url;
 /// Settings of the embedded (in-process) backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedSettings {
-    /// How long a completed idempotent response is kept. Default 24 h.
+    /// How long a completed idempotent outcome is kept. Default 24 h.
     pub idempotency_ttl: Duration,
     /// How long an in-flight marker lives if its request never completes
     /// nor abandons it. Default 60 s.

@@ -35,16 +35,15 @@ use sea_orm::{
     IdenStatic, IntoActiveModel, Iterable, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select, Statement, Value,
 };
-use serde::Serialize;
 
 use crate::database::{Executor, Transaction};
 use crate::error::{ErrorContext, Op, RepositoryError, map_db_err};
 
 pub use billing_domain::page::MAX_PER_PAGE;
 
-/// One page of a list, as the API returns it:
-/// `{"items": [...], "page": 1, "per_page": 20, "total": 57}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One page of a list: its rows, where it is, and how many rows all pages
+/// hold together. How a front end writes it is the front end's concern.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
     /// The rows of this page.
     pub items: Vec<T>,

@@ -7,61 +7,43 @@ use billing_domain::money;
 use billing_domain::values::CurrencyCode;
 use billing_repository::{Currencies, Executor, Page, Transaction};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of};
 use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, PageRequest, Resource, now};
 
 /// A currency to create.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewCurrency {
     /// ISO 4217 code (`EUR`).
     pub code: String,
     /// Name (`Euro`).
     pub name: String,
     /// Symbol (`€`), if any.
-    #[serde(default)]
     pub symbol: Option<String>,
     /// Units of this currency per one unit of the default currency.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.08"))]
-    #[serde(deserialize_with = "crate::text::exact::exchange_rate")]
     pub exchange_rate: Decimal,
     /// Minor units; ISO 4217's when absent (EUR 2, JPY 0, KWD 3).
-    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub decimal_places: Option<i16>,
     /// Make it the default currency (rebasing every other rate on it).
-    #[serde(default)]
     pub is_default: Option<bool>,
     /// Whether plans and invoices may use it; `true` when absent.
-    #[serde(default)]
     pub is_active: Option<bool>,
 }
 
 /// Changes to a currency; absent fields stay as they are.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct CurrencyChanges {
     /// New name.
-    #[serde(default)]
     pub name: Option<String>,
     /// New symbol; an empty string removes it.
-    #[serde(default)]
     pub symbol: Option<String>,
     /// New exchange rate against the default currency.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "1.09"))]
-    #[serde(deserialize_with = "crate::text::exact::option_exchange_rate")]
     pub exchange_rate: Option<Decimal>,
     /// Whether plans and invoices may use it (the default must stay active).
-    #[serde(default)]
     pub is_active: Option<bool>,
     /// `true` makes it the default (every other rate is rebased on it);
     /// `false` is refused on the default: make another currency the default.
-    #[serde(default)]
     pub is_default: Option<bool>,
 }
 

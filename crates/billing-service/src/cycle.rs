@@ -333,7 +333,7 @@ impl CycleRunner {
                     match result {
                         Ok(Some(_)) => report.renewals_issued += 1,
                         Ok(None) => {}
-                        Err(error) if is_transient(&error) => return Err(error),
+                        Err(error) if error.is_outage() => return Err(error),
                         Err(error) => {
                             report.renewals_skipped += 1;
                             tracing::warn!(
@@ -473,7 +473,7 @@ impl CycleRunner {
                     .await
                 {
                     Ok(_) => Ok((DunningOutcome::Paid, None)),
-                    Err(error) if is_transient(&error) => Err(error),
+                    Err(error) if error.is_outage() => Err(error),
                     Err(error) => Ok((DunningOutcome::Errored, Some(truncate(&error.to_string())))),
                 }
             }
@@ -796,15 +796,6 @@ impl PricingCache {
         remember(&self.taxes, key, tax.clone());
         Ok(tax)
     }
-}
-
-/// Whether an error says a dependency is down (stop the pass) rather than
-/// something about one row (skip it).
-fn is_transient(error: &BillingError) -> bool {
-    matches!(
-        error,
-        BillingError::Unavailable { .. } | BillingError::Locked { .. }
-    )
 }
 
 /// `text` cut to the 255 characters `dunning_attempt.detail` holds.

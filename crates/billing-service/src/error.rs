@@ -261,6 +261,29 @@ impl BillingError {
             | Self::InUse { .. } => false,
         }
     }
+
+    /// Whether the failure is an outage of what every request needs, not
+    /// about this one: a dependency is down, or a resource is held by
+    /// another holder. Such errors are transient ([`Self::is_transient`]);
+    /// a batch (the billing cycle) stops on them, since every later item
+    /// would meet them too, instead of skipping the one item.
+    #[must_use]
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::Locked { .. } => true,
+            Self::Internal { .. }
+            | Self::Overloaded { .. }
+            | Self::IdempotencyInFlight
+            | Self::NotFound { .. }
+            | Self::AlreadyExists { .. }
+            | Self::InvalidTransition { .. }
+            | Self::VersionMismatch { .. }
+            | Self::IdempotencyKeyReused
+            | Self::Validation { .. }
+            | Self::InvalidSettings { .. }
+            | Self::InUse { .. } => false,
+        }
+    }
 }
 
 impl From<DomainError> for BillingError {

@@ -52,11 +52,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::invoices::PaymentOutcome;
+use crate::rules::{self, IDEMPOTENCY_KEY_MAX_LEN};
 use crate::webhooks::CreatedEndpoint;
 use crate::{Billing, BillingError, now};
-
-/// The longest idempotency key accepted.
-pub const MAX_KEY_LEN: usize = 255;
 
 /// An idempotency key with its scope (whose keys these are, e.g. a hash of
 /// the caller's token) and the fingerprint of the request it came with.
@@ -89,10 +87,10 @@ impl IdempotencyKey {
         path: &str,
         body: &[u8],
     ) -> Result<Self, BillingError> {
-        validate_key(key)?;
-        if scope.len() > MAX_KEY_LEN {
+        Self::check_key(key)?;
+        if scope.len() > IDEMPOTENCY_KEY_MAX_LEN {
             return Err(BillingError::invalid(format!(
-                "an idempotency scope must be at most {MAX_KEY_LEN} bytes"
+                "an idempotency scope must be at most {IDEMPOTENCY_KEY_MAX_LEN} bytes"
             )));
         }
         Ok(Self {
@@ -100,6 +98,21 @@ impl IdempotencyKey {
             key: key.to_owned(),
             fingerprint: billing_concurrency::fingerprint(scope, method, path, body),
         })
+    }
+
+    /// Checks a key as a client sent it: the one rule for keys,
+    /// [`rules::is_idempotency_key`] (1 to
+    /// [`IDEMPOTENCY_KEY_MAX_LEN`] visible ASCII characters).
+    ///
+    /// # Errors
+    /// [`BillingError::Validation`] otherwise.
+    pub fn check_key(key: &str) -> Result<(), BillingError> {
+        if !rules::is_idempotency_key(key) {
+            return Err(BillingError::invalid(format!(
+                "an idempotency key must be 1 to {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII characters"
+            )));
+        }
+        Ok(())
     }
 
     /// The key as the client sent it.
@@ -118,20 +131,6 @@ impl IdempotencyKey {
     fn claim_name(&self) -> String {
         format!("idempotency:{}:{}", self.scope, self.key)
     }
-}
-
-/// Checks a key: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
-///
-/// # Errors
-/// [`BillingError::Validation`] otherwise.
-pub fn validate_key(key: &str) -> Result<(), BillingError> {
-    let visible_ascii = key.bytes().all(|b| b.is_ascii_graphic());
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !visible_ascii {
-        return Err(BillingError::invalid(format!(
-            "an idempotency key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-        )));
-    }
-    Ok(())
 }
 
 /// The result of an idempotent call.

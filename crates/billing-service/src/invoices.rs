@@ -28,36 +28,26 @@ const LOCK_SAFETY_MARGIN: Duration = Duration::from_millis(500);
 pub const MAX_PAYMENT_METHOD_CHARS: usize = 50;
 
 /// An invoice to create.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewInvoice {
     /// The customer.
-    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub user_id: i64,
     /// The plan invoiced.
-    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub plan_id: i64,
     /// The subscription it pays for; it must be the user's, for this plan.
-    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub subscription_id: Option<i64>,
     /// ISO 4217 code of the amounts; the plan's currency when absent.
-    #[serde(default)]
     pub currency: Option<String>,
     /// Code of the tax to apply at the rate in force now; none when absent.
-    #[serde(default)]
     pub tax_code: Option<String>,
 }
 
 /// A payment of an invoice.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct Payment {
     /// How it was paid (`card`, `sepa` …).
     pub payment_method: String,
     /// The payment provider's reference.
-    #[serde(default)]
     pub payment_reference: Option<String>,
 }
 

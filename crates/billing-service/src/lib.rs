@@ -35,12 +35,9 @@ mod currencies;
 mod cycle;
 mod error;
 mod events;
-mod features;
 mod idempotency;
 mod invoice_batch;
 mod invoices;
-#[cfg(feature = "openapi")]
-pub mod openapi;
 mod payment;
 mod plans;
 pub mod rules;
@@ -70,7 +67,7 @@ pub use cycle::{
 };
 pub use error::{BillingError, BoxError, Dependency};
 pub use events::{EventPayload, EventQuery, ResourceRef};
-pub use idempotency::{IdempotencyKey, Idempotent, MAX_KEY_LEN, Recorded, validate_key};
+pub use idempotency::{IdempotencyKey, Idempotent, Recorded};
 pub use invoice_batch::MAX_INVOICE_BATCH;
 pub use invoices::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
 pub use plans::{NewPlan, PlanChanges, PlanRef};

@@ -9,7 +9,6 @@ use billing_domain::values::{CurrencyCode, Slug};
 use billing_domain::{DomainError, Numeric, PlanPrices, validate_plan_prices};
 use billing_repository::{Page, Plans};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of};
 use crate::currencies::all_currencies;
@@ -18,88 +17,57 @@ use crate::text::{optional_text, valid_text};
 use crate::{Billing, BillingError, PageRequest, PlanFilter, Resource, now};
 
 /// A plan to create.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewPlan {
     /// Display name.
     pub name: String,
     /// URL name: lower-case letters, digits and `-`, not only digits; unique.
     pub slug: String,
     /// Free text.
-    #[serde(default)]
     pub description: Option<String>,
     /// Price per billing period in `currency`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.99"))]
-    #[serde(deserialize_with = "crate::text::exact::price")]
     pub price: Decimal,
     /// ISO 4217 code of `price`; an existing, active currency.
     pub currency: String,
     /// How long one payment lasts.
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::BillingPeriod))]
     pub billing_period: BillingPeriod,
     /// Features and limits: a JSON object; `{}` when absent. Every number
     /// in it is kept exactly as sent, or refused: integers from
     /// -9223372036854775808 to 18446744073709551615, other numbers only
     /// when a 64-bit float holds their decimal value exactly (`0.5`,
     /// `19.99`, `1e3`); larger or more precise ones must be sent as strings.
-    #[serde(default, deserialize_with = "crate::features::exact_features")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub features: Option<serde_json::Value>,
     /// Whether it is offered; `true` when absent.
-    #[serde(default)]
     pub is_active: Option<bool>,
     /// Position in listings; 0 when absent.
-    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub sort_order: Option<i32>,
     /// Fixed prices in other currencies: code → price.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
-    #[serde(deserialize_with = "crate::text::exact::option_price_map")]
     pub prices: Option<BTreeMap<String, Decimal>>,
 }
 
 /// Changes to a plan; absent fields stay as they are.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct PlanChanges {
     /// New name.
-    #[serde(default)]
     pub name: Option<String>,
     /// New slug.
-    #[serde(default)]
     pub slug: Option<String>,
     /// New description; an empty string removes it.
-    #[serde(default)]
     pub description: Option<String>,
     /// New price.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "24.99"))]
-    #[serde(deserialize_with = "crate::text::exact::option_price")]
     pub price: Option<Decimal>,
     /// New currency of `price`.
-    #[serde(default)]
     pub currency: Option<String>,
     /// New billing period (applies to payments from now on).
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BillingPeriod>))]
     pub billing_period: Option<BillingPeriod>,
     /// New features object; its numbers are kept exactly or refused, as on
     /// creation.
-    #[serde(default, deserialize_with = "crate::features::exact_features")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub features: Option<serde_json::Value>,
     /// Whether it is offered.
-    #[serde(default)]
     pub is_active: Option<bool>,
     /// New position in listings.
-    #[serde(default, deserialize_with = "crate::text::integer::option_integer")]
     pub sort_order: Option<i32>,
     /// New fixed prices (replacing all of them).
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
-    #[serde(deserialize_with = "crate::text::exact::option_price_map")]
     pub prices: Option<BTreeMap<String, Decimal>>,
 }
 
@@ -353,30 +321,5 @@ fn valid_features(features: Option<serde_json::Value>) -> Result<serde_json::Val
             | serde_json::Value::String(_)
             | serde_json::Value::Array(_),
         ) => Err(BillingError::invalid("features must be a JSON object")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(body: &str) -> Result<NewPlan, serde_json::Error> {
-        serde_json::from_str(body)
-    }
-
-    #[test]
-    fn money_must_be_an_exact_decimal_string() {
-        let ok = r#"{"name":"P","slug":"p","price":"19.99","currency":"EUR","billing_period":"monthly","prices":{"USD":"21.50"}}"#;
-        let plan = parse(ok).unwrap();
-        assert_eq!(plan.price.to_string(), "19.99");
-        assert_eq!(plan.prices.unwrap()["USD"].to_string(), "21.50");
-        for bad in [
-            r#"{"name":"P","slug":"p","price":19.99,"currency":"EUR","billing_period":"monthly"}"#,
-            r#"{"name":"P","slug":"p","price":"1.00000000000000000000000000001","currency":"EUR","billing_period":"monthly"}"#,
-            r#"{"name":"P","slug":"p","price":"1e2","currency":"EUR","billing_period":"monthly"}"#,
-            r#"{"name":"P","slug":"p","price":"1","currency":"EUR","billing_period":"monthly","prices":{"USD":21.5}}"#,
-        ] {
-            assert!(parse(bad).is_err(), "accepted {bad}");
-        }
     }
 }

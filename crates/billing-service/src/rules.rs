@@ -63,6 +63,25 @@ pub fn required_text_pattern() -> String {
     format!(r"^[^\u0000]*[^\u0000{WHITESPACE_CLASS}][^\u0000]*$")
 }
 
+/// The longest idempotency key, and the longest scope of one, in bytes.
+pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
+
+/// An idempotency key, unanchored: 1 to [`IDEMPOTENCY_KEY_MAX_LEN`] visible
+/// ASCII characters (`!` to `~`, no space). A front end that reads the key
+/// from a header anchors it with the spaces HTTP allows around a value.
+#[must_use]
+pub fn idempotency_key_chars() -> String {
+    format!("[!-~]{{1,{IDEMPOTENCY_KEY_MAX_LEN}}}")
+}
+
+/// Whether `key` is what [`idempotency_key_chars`] states.
+#[must_use]
+pub fn is_idempotency_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= IDEMPOTENCY_KEY_MAX_LEN
+        && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// A plan slug: lower-case ASCII letters, digits and `-`, not only digits.
 pub const SLUG_PATTERN: &str = Slug::PATTERN;
 
@@ -368,6 +387,25 @@ mod tests {
                     "{rule:?} disagrees with {pattern} on {sample:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_idempotency_key_pattern_agrees_with_the_check() {
+        let pattern = format!("^{}$", idempotency_key_chars());
+        let longest = "k".repeat(IDEMPOTENCY_KEY_MAX_LEN);
+        let too_long = "k".repeat(IDEMPOTENCY_KEY_MAX_LEN + 1);
+        for key in [
+            "pay-42-1",
+            "!~",
+            longest.as_str(),
+            "",
+            "has space",
+            "tab\t",
+            "é",
+            too_long.as_str(),
+        ] {
+            assert_eq!(is_idempotency_key(key), matches(&pattern, key), "{key:?}");
         }
     }
 

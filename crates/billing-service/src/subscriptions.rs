@@ -6,21 +6,16 @@ use billing_domain::entities::{subscription, user};
 use billing_domain::enums::{SubscriptionStatus, UserStatus};
 use billing_repository::{Page, Plans, Subscriptions, Users};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::events::{append_events, event_of};
 use crate::{Billing, BillingError, PageRequest, now};
 
 /// A subscription to create (status `pending` until its first payment).
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewSubscription {
     /// The subscriber.
-    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub user_id: i64,
     /// The plan; it must be active.
-    #[serde(deserialize_with = "crate::text::integer::integer")]
     pub plan_id: i64,
 }
 

@@ -7,7 +7,6 @@ use billing_domain::rate_history::{RateChange, change_rate};
 use billing_domain::values::{CountryCode, RegionCode, TaxCode};
 use billing_repository::{Page, TaxRates, Taxes, Transaction};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::catalogue::{Catalogue, page_of};
 use crate::rules::NAME_MAX_CHARS;
@@ -16,62 +15,43 @@ use crate::versioned::{check_expected_version, save_or_conflict};
 use crate::{Billing, BillingError, PageRequest, Resource};
 
 /// A tax to create; its rate applies from now on.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewTax {
     /// Display name.
     pub name: String,
     /// Stable code (`DE_VAT`): letters, digits, `_` and `-`, unique.
     pub code: String,
     /// Free text.
-    #[serde(default)]
     pub description: Option<String>,
     /// Rate in percent (`"19.00"`), 0 to 100, at most 4 decimals.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "19.00"))]
-    #[serde(deserialize_with = "crate::text::exact::tax_rate")]
     pub rate: Decimal,
     /// ISO 3166-1 alpha-2 country code.
     pub country_code: String,
     /// Region within the country, if any.
-    #[serde(default)]
     pub region_code: Option<String>,
     /// Whether prices already contain the tax; `false` when absent.
-    #[serde(default)]
     pub is_inclusive: Option<bool>,
     /// Whether it may be applied; `true` when absent.
-    #[serde(default)]
     pub is_active: Option<bool>,
 }
 
 /// Changes to a tax; absent fields stay as they are. A new `rate` closes the
 /// open historical rate now and opens a new one.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct TaxChanges {
     /// New display name.
-    #[serde(default)]
     pub name: Option<String>,
     /// New description; an empty string removes it.
-    #[serde(default)]
     pub description: Option<String>,
     /// New rate in percent, in force from now on.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "19.00"))]
-    #[serde(deserialize_with = "crate::text::exact::option_tax_rate")]
     pub rate: Option<Decimal>,
     /// New country code.
-    #[serde(default)]
     pub country_code: Option<String>,
     /// New region code; an empty string removes it.
-    #[serde(default)]
     pub region_code: Option<String>,
     /// Whether prices contain the tax.
-    #[serde(default)]
     pub is_inclusive: Option<bool>,
     /// Whether it may be applied.
-    #[serde(default)]
     pub is_active: Option<bool>,
 }
 

@@ -14,7 +14,6 @@ use billing_repository::{
     Executor, IdempotencyRecords, Outbox, Page, Repository, RepositoryError, UserCases,
     UserDetailsRepository, Users,
 };
-use serde::Deserialize;
 
 use crate::events::{append_events, event_of, scrub_user_data};
 use crate::rules::{
@@ -31,17 +30,13 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// A user to register.
-#[derive(Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct NewUser {
     /// E-mail address; stored lower-case, unique.
     pub email: String,
     /// Password, 8 to 1024 characters; only its argon2id hash is kept.
     pub password: String,
     /// Role; `user` when absent.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserRole>))]
     pub role: Option<UserRole>,
 }
 
@@ -56,64 +51,43 @@ impl std::fmt::Debug for NewUser {
 }
 
 /// Changes to a user; absent fields stay as they are.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct UserChanges {
     /// New status (`deleted` is final).
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserStatus>))]
     pub status: Option<UserStatus>,
     /// New role.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UserRole>))]
     pub role: Option<UserRole>,
     /// New e-mail address.
-    #[serde(default)]
     pub email: Option<String>,
 }
 
 /// The personal details of a user, replaced as a whole.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct UserDetailsInput {
     /// Given name.
-    #[serde(default)]
     pub first_name: Option<String>,
     /// Family name.
-    #[serde(default)]
     pub last_name: Option<String>,
     /// Telephone number.
-    #[serde(default)]
     pub phone: Option<String>,
     /// Company.
-    #[serde(default)]
     pub company: Option<String>,
     /// Tax identification number.
-    #[serde(default)]
     pub tax_id: Option<String>,
     /// Street address.
-    #[serde(default)]
     pub address_line1: Option<String>,
     /// Second address line.
-    #[serde(default)]
     pub address_line2: Option<String>,
     /// City.
-    #[serde(default)]
     pub city: Option<String>,
     /// Postal code.
-    #[serde(default)]
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 country code.
-    #[serde(default)]
     pub country_code: Option<String>,
 }
 
 /// A support case to open.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewCase {
     /// One-line summary, 1 to 200 characters.
     pub subject: String,
@@ -122,19 +96,13 @@ pub struct NewCase {
 }
 
 /// Changes to a support case; absent fields stay as they are.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct CaseChanges {
     /// New status (`closed` is final).
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::CaseStatus>))]
     pub status: Option<CaseStatus>,
     /// New summary.
-    #[serde(default)]
     pub subject: Option<String>,
     /// New text.
-    #[serde(default)]
     pub description: Option<String>,
 }
 

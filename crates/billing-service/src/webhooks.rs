@@ -23,19 +23,12 @@ use crate::{Billing, BillingError, PageRequest, Resource};
 pub const MAX_URL_LEN: usize = 2048;
 
 /// A webhook endpoint to register.
-#[derive(Clone, Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewWebhookEndpoint {
     /// Where events are POSTed: an `http` or `https` URL.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(example = "https://example.com/billing-events")
-    )]
     pub url: String,
     /// The event types it receives (`invoice.paid` …); empty or absent:
     /// every type.
-    #[serde(default)]
     pub event_types: Vec<String>,
 }
 

@@ -188,9 +188,17 @@ mod tests {
             ),
         ];
         for (error, status, code) in cases {
+            let (transient, outage) = (error.is_transient(), error.is_outage());
             let mapped = map(error);
             assert_eq!(mapped.problem().status, status, "{mapped}");
             assert_eq!(mapped.code().as_str(), code, "{mapped}");
+            // What is transient is the service's rule: the API invites a
+            // retry (`Retry-After`) only for such errors, and an outage is
+            // one of them.
+            if mapped.code().retry_after().is_some() {
+                assert!(transient, "Retry-After on a lasting error: {mapped}");
+            }
+            assert!(transient || !outage, "{mapped}");
         }
     }
 

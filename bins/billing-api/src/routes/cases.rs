@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::user_case;
 use billing_domain::enums::CaseStatus;
-use billing_service::{CaseChanges, NewCase};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +15,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::{CaseChanges, NewCase};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -44,7 +44,7 @@ pub struct CaseResponse {
     /// Full text.
     pub description: String,
     /// Where the case stands.
-    #[schema(value_type = billing_service::openapi::CaseStatus)]
+    #[schema(value_type = crate::wire::enums::CaseStatus)]
     pub status: CaseStatus,
     /// Creation time (RFC 3339, UTC).
     #[schema(value_type = String, format = DateTime)]
@@ -76,7 +76,7 @@ impl From<user_case::Model> for CaseResponse {
 #[into_params(parameter_in = Query)]
 pub struct CaseListQuery {
     /// Only cases with this status.
-    #[param(value_type = Option<billing_service::openapi::CaseStatus>)]
+    #[param(value_type = Option<crate::wire::enums::CaseStatus>)]
     pub status: Option<CaseStatus>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]
@@ -110,7 +110,7 @@ pub async fn create_case(
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
     let user_id = id.into_inner();
-    let open_case = |new: NewCase| billing.open_case(user_id, new);
+    let open_case = |new: NewCase| billing.open_case(user_id, new.into());
     creation
         .run(billing, open_case, CaseResponse::created)
         .await
@@ -182,7 +182,7 @@ pub async fn update_case(
     CaseResponse::reply(
         state
             .billing()
-            .update_case(id.into_inner(), changes, if_match.0)
+            .update_case(id.into_inner(), changes.into(), if_match.0)
             .await?,
     )
 }

@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::currency;
-use billing_service::{CurrencyChanges, NewCurrency};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,6 +15,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::{CurrencyChanges, NewCurrency};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -141,7 +141,7 @@ pub async fn create_currency(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let create_currency = |new: NewCurrency| billing.create_currency(new);
+    let create_currency = |new: NewCurrency| billing.create_currency(new.into());
     creation
         .run(billing, create_currency, CurrencyResponse::created)
         .await
@@ -194,7 +194,7 @@ pub async fn update_currency(
     let changes: CurrencyChanges = body.parse()?;
     let currency = state
         .billing()
-        .update_currency(&code, changes, if_match.0)
+        .update_currency(&code, changes.into(), if_match.0)
         .await?;
     CurrencyResponse::reply(currency)
 }

@@ -11,7 +11,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::user_invoice;
 use billing_domain::enums::InvoiceStatus;
-use billing_service::{InvoiceAction, NewInvoice, Payment, PaymentOutcome};
+use billing_service::{InvoiceAction, PaymentOutcome};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +24,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, RawBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::{KeyedAction, KeyedCreation};
 use crate::state::AppState;
+use crate::wire::{NewInvoice, Payment};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -64,7 +65,7 @@ pub struct InvoiceResponse {
     #[schema(example = "EUR")]
     pub currency: String,
     /// Where it stands.
-    #[schema(value_type = billing_service::openapi::InvoiceStatus)]
+    #[schema(value_type = crate::wire::enums::InvoiceStatus)]
     pub status: InvoiceStatus,
     /// How it was paid.
     pub payment_method: Option<String>,
@@ -122,7 +123,7 @@ impl From<user_invoice::Model> for InvoiceResponse {
 #[into_params(parameter_in = Query)]
 pub struct InvoiceListQuery {
     /// Only invoices with this status.
-    #[param(value_type = Option<billing_service::openapi::InvoiceStatus>)]
+    #[param(value_type = Option<crate::wire::enums::InvoiceStatus>)]
     pub status: Option<InvoiceStatus>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]
@@ -168,7 +169,7 @@ pub async fn create_invoice(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let create_invoice = |new: NewInvoice| billing.create_invoice(new);
+    let create_invoice = |new: NewInvoice| billing.create_invoice(new.into());
     creation
         .run(billing, create_invoice, InvoiceResponse::created)
         .await
@@ -249,7 +250,7 @@ pub async fn pay_invoice(
     idempotency::respond(
         state
             .billing()
-            .pay_invoice(id.into_inner(), payment, if_match.0, &key)
+            .pay_invoice(id.into_inner(), payment.into(), if_match.0, &key)
             .await?,
         payment_reply,
     )

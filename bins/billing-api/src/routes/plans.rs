@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::tarif_plan;
 use billing_domain::enums::BillingPeriod;
-use billing_service::{NewPlan, PlanChanges, PlanFilter, PlanRef};
+use billing_service::{PlanFilter, PlanRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +19,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::{NewPlan, PlanChanges};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -55,7 +56,7 @@ pub struct PlanResponse {
     #[schema(example = "EUR")]
     pub currency: String,
     /// How long one payment lasts.
-    #[schema(value_type = billing_service::openapi::BillingPeriod)]
+    #[schema(value_type = crate::wire::enums::BillingPeriod)]
     pub billing_period: BillingPeriod,
     /// Features and limits (a JSON object).
     #[schema(value_type = Object)]
@@ -167,7 +168,7 @@ pub async fn create_plan(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let create_plan = |new: NewPlan| billing.create_plan(new);
+    let create_plan = |new: NewPlan| billing.create_plan(new.into());
     creation
         .run(billing, create_plan, PlanResponse::created)
         .await
@@ -228,7 +229,7 @@ pub async fn update_plan(
     PlanResponse::reply(
         state
             .billing()
-            .update_plan(id.into_inner(), changes, if_match.0)
+            .update_plan(id.into_inner(), changes.into(), if_match.0)
             .await?,
     )
 }

@@ -9,7 +9,7 @@
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::subscription;
 use billing_domain::enums::SubscriptionStatus;
-use billing_service::{NewSubscription, SubscriptionAction};
+use billing_service::SubscriptionAction;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -23,6 +23,7 @@ use crate::request::{IfMatchHeader, PageQuery};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::{KeyedAction, KeyedCreation};
 use crate::state::AppState;
+use crate::wire::NewSubscription;
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -57,7 +58,7 @@ pub struct SubscriptionResponse {
     /// The plan.
     pub plan_id: i64,
     /// Where it stands.
-    #[schema(value_type = billing_service::openapi::SubscriptionStatus)]
+    #[schema(value_type = crate::wire::enums::SubscriptionStatus)]
     pub status: SubscriptionStatus,
     /// First activation (RFC 3339, UTC).
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -146,7 +147,7 @@ pub async fn create_subscription(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let subscribe = |new: NewSubscription| billing.subscribe(new);
+    let subscribe = |new: NewSubscription| billing.subscribe(new.into());
     creation
         .run(billing, subscribe, SubscriptionResponse::created)
         .await

@@ -4,7 +4,6 @@
 
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::{tax, tax_rate};
-use billing_service::{NewTax, TaxChanges};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,6 +16,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, PageQuery};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::{NewTax, TaxChanges};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -150,7 +150,7 @@ pub async fn create_tax(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let create_tax = |new: NewTax| billing.create_tax(new);
+    let create_tax = |new: NewTax| billing.create_tax(new.into());
     creation
         .run(billing, create_tax, TaxResponse::created)
         .await
@@ -198,7 +198,7 @@ pub async fn update_tax(
     TaxResponse::reply(
         state
             .billing()
-            .update_tax(id.into_inner(), changes, if_match.0)
+            .update_tax(id.into_inner(), changes.into(), if_match.0)
             .await?,
     )
 }

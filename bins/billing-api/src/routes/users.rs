@@ -6,7 +6,6 @@
 use actix_web::{HttpResponse, web};
 use billing_domain::entities::{user, user_details};
 use billing_domain::enums::{UserRole, UserStatus};
-use billing_service::{NewUser, UserChanges, UserDetailsInput};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +17,7 @@ use crate::request::{IfMatch, IfMatchHeader, JsonBody, page_request};
 use crate::response::{ListResponse, Reply, Versioned, versioned};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::{NewUser, UserChanges, UserDetailsInput};
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -50,10 +50,10 @@ pub struct UserResponse {
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// Where the account stands.
-    #[schema(value_type = billing_service::openapi::UserStatus)]
+    #[schema(value_type = crate::wire::enums::UserStatus)]
     pub status: UserStatus,
     /// What the account may do.
-    #[schema(value_type = billing_service::openapi::UserRole)]
+    #[schema(value_type = crate::wire::enums::UserRole)]
     pub role: UserRole,
     /// Creation time (RFC 3339, UTC).
     #[schema(value_type = String, format = DateTime)]
@@ -150,10 +150,10 @@ versioned!(
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Only users with this status.
-    #[param(value_type = Option<billing_service::openapi::UserStatus>)]
+    #[param(value_type = Option<crate::wire::enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// Only users with this role.
-    #[param(value_type = Option<billing_service::openapi::UserRole>)]
+    #[param(value_type = Option<crate::wire::enums::UserRole>)]
     pub role: Option<UserRole>,
     /// The page, from 1 (default 1).
     #[param(minimum = 1)]
@@ -185,7 +185,7 @@ pub async fn create_user(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let register_user = |new: NewUser| billing.register_user(new);
+    let register_user = |new: NewUser| billing.register_user(new.into());
     creation
         .run(billing, register_user, UserResponse::created)
         .await
@@ -255,7 +255,7 @@ pub async fn update_user(
     UserResponse::reply(
         state
             .billing()
-            .update_user(id.into_inner(), changes, if_match.0)
+            .update_user(id.into_inner(), changes.into(), if_match.0)
             .await?,
     )
 }
@@ -314,7 +314,7 @@ pub async fn put_user_details(
     UserDetailsResponse::reply(
         state
             .billing()
-            .put_user_details(id.into_inner(), input, if_match.0)
+            .put_user_details(id.into_inner(), input.into(), if_match.0)
             .await?,
     )
 }

@@ -11,7 +11,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use billing_domain::entities::{webhook_attempt, webhook_delivery, webhook_endpoint};
 use billing_domain::enums::{DeliveryStatus, EndpointStatus};
 use billing_repository::DeliveryFilter;
-use billing_service::NewWebhookEndpoint;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +23,7 @@ use crate::response::{ListResponse, Reply};
 use crate::routes::events::{CursorPage, limit};
 use crate::routes::operation::KeyedCreation;
 use crate::state::AppState;
+use crate::wire::NewWebhookEndpoint;
 
 /// Registers the routes of this module.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -252,7 +252,7 @@ pub async fn create_endpoint(
     creation: KeyedCreation,
 ) -> Result<HttpResponse, ApiError> {
     let billing = state.billing();
-    let create = |new: NewWebhookEndpoint| billing.create_webhook_endpoint(new);
+    let create = |new: NewWebhookEndpoint| billing.create_webhook_endpoint(new.into());
     creation
         .run(billing, create, |created| {
             let location = format!("/api/v1/webhook-endpoints/{}", created.endpoint.id);

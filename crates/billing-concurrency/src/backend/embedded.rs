@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::Token;
-use crate::idempotency::{IdempotencyOutcome, IdempotencyTicket, StoredResponse};
+use crate::idempotency::{IdempotencyOutcome, IdempotencyTicket, StoredOutcome};
 use crate::settings::EmbeddedSettings;
 
 /// Expired entries each operation removes at most, so that cleaning up
@@ -61,7 +61,7 @@ struct Record {
 
 enum RecordState {
     InFlight,
-    Done(StoredResponse),
+    Done(StoredOutcome),
 }
 
 impl EmbeddedStore {
@@ -228,12 +228,12 @@ impl EmbeddedStore {
             Some(record) if record.fingerprint != fingerprint => IdempotencyOutcome::Mismatch,
             Some(record) => match &record.state {
                 RecordState::InFlight => IdempotencyOutcome::InFlight,
-                RecordState::Done(response) => IdempotencyOutcome::Replay(response.clone()),
+                RecordState::Done(outcome) => IdempotencyOutcome::Replay(outcome.clone()),
             },
         }
     }
 
-    pub(crate) fn complete(&self, ticket: &IdempotencyTicket, response: &StoredResponse) -> bool {
+    pub(crate) fn complete(&self, ticket: &IdempotencyTicket, outcome: &StoredOutcome) -> bool {
         let now = Instant::now();
         let expires_at = now + self.settings.idempotency_ttl;
         let mut state = self.record_shard(&ticket.scope, &ticket.key, now);
@@ -247,7 +247,7 @@ impl EmbeddedStore {
         };
         match record.state {
             RecordState::InFlight => {
-                record.state = RecordState::Done(response.clone());
+                record.state = RecordState::Done(outcome.clone());
                 record.expires_at = expires_at;
                 state
                     .expiries
@@ -379,17 +379,13 @@ mod tests {
         else {
             panic!("expected Started");
         };
-        let response = StoredResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: b"ok".to_vec(),
-        };
-        let completed = store.complete(&ticket, &response);
+        let stored = StoredOutcome(b"ok".to_vec());
+        let completed = store.complete(&ticket, &stored);
         std::thread::sleep(in_flight_ttl * 2);
         if completed {
             for _ in 0..3 {
                 let outcome = store.begin("s", "k", "fp", Token::random());
-                assert!(matches!(outcome, IdempotencyOutcome::Replay(ref r) if *r == response));
+                assert!(matches!(outcome, IdempotencyOutcome::Replay(ref r) if *r == stored));
             }
         }
     }

@@ -15,7 +15,7 @@ use rand::RngExt;
 use self::embedded::EmbeddedStore;
 use self::redis_store::RedisStore;
 use crate::error::Result;
-use crate::idempotency::{IdempotencyOutcome, IdempotencyTicket, StoredResponse};
+use crate::idempotency::{IdempotencyOutcome, IdempotencyTicket, StoredOutcome};
 
 /// 128 random bits naming one lock acquisition or one idempotency claim;
 /// only the holder knows it, so only the holder can release or extend.
@@ -230,13 +230,13 @@ impl Backend {
     pub(crate) async fn complete(
         &self,
         ticket: &IdempotencyTicket,
-        response: &StoredResponse,
+        outcome: &StoredOutcome,
     ) -> Result<bool> {
         match self {
-            Self::Redis(store) => store.complete(ticket, response).await,
+            Self::Redis(store) => store.complete(ticket, outcome).await,
             Self::Embedded(store) => {
                 cooperate().await;
-                Ok(store.complete(ticket, response))
+                Ok(store.complete(ticket, outcome))
             }
         }
     }

@@ -10,8 +10,8 @@
 //!   every change of what it names and read by every instance that caches
 //!   it;
 //! - `<p>:idem:<len(scope)>:<scope>:<key>`: an idempotency record, a hash
-//!   `state` (`inflight`/`done`), `fp`, `owner`, then `status`, `headers`,
-//!   `body` once done.
+//!   `state` (`inflight`/`done`), `fp`, `owner`, then `outcome` (the
+//!   stored bytes) once done.
 //!
 //! Redis Cluster runs a script only if all its keys share a hash slot. The
 //! lock scripts touch both lock keys: `{<name>}` is their hash tag (the
@@ -32,9 +32,7 @@ use deadpool_redis::redis::{Script, cmd};
 use super::Token;
 use super::redis_client::RedisClient;
 use crate::error::{CoordinationError, Result};
-use crate::idempotency::{
-    IdempotencyOutcome, IdempotencyTicket, StoredResponse, decode_headers, encode_headers,
-};
+use crate::idempotency::{IdempotencyOutcome, IdempotencyTicket, StoredOutcome};
 use crate::settings::RedisSettings;
 
 /// `SET NX PX` and, if it took, `INCR` of the fencing counter, raised to
@@ -121,31 +119,35 @@ return 0
 });
 
 /// Claims an idempotency key. Returns `{0}` started, `{1}` in flight,
-/// `{2}` mismatch, `{3, status, headers, body}` replay (always 4 items).
+/// `{2}` mismatch, `{3, outcome}` replay, `{4}` a completed record without
+/// an outcome (always 2 items).
 static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'owner', 'status', 'headers', 'body')
+local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'owner', 'outcome')
 if not r[1] then
   redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'owner', ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {0, 0, '', ''}
+  return {0, ''}
 end
 if r[2] ~= ARGV[1] then
-  return {2, 0, '', ''}
+  return {2, ''}
 end
 if r[1] == 'inflight' then
   if r[3] == ARGV[2] then
-    return {0, 0, '', ''}
+    return {0, ''}
   end
-  return {1, 0, '', ''}
+  return {1, ''}
 end
-return {3, tonumber(r[4]) or -1, r[5] or '', r[6] or ''}
+if not r[4] then
+  return {4, ''}
+end
+return {3, r[4]}
 ",
     )
 });
 
-/// Stores the response if ARGV[1] still owns the in-flight record.
+/// Stores the outcome if ARGV[1] still owns the in-flight record.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -154,8 +156,8 @@ if r[2] ~= ARGV[1] then
   return 0
 end
 if r[1] == 'inflight' then
-  redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'headers', ARGV[3], 'body', ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return 1
 ",
@@ -332,7 +334,7 @@ impl RedisStore {
             .arg(fingerprint)
             .arg(owner.hex())
             .arg(self.in_flight_ttl_ms);
-        let (outcome, status, headers, body): (i64, i64, Vec<u8>, Vec<u8>) = self
+        let (outcome, stored): (i64, Vec<u8>) = self
             .client
             .run("idempotency begin", |mut connection| {
                 let invocation = &invocation;
@@ -352,12 +354,8 @@ impl RedisStore {
             })),
             1 => Ok(IdempotencyOutcome::InFlight),
             2 => Ok(IdempotencyOutcome::Mismatch),
-            3 => Ok(IdempotencyOutcome::Replay(StoredResponse {
-                status: u16::try_from(status)
-                    .map_err(|_| corrupt(format!("status {status} is not an HTTP status")))?,
-                headers: decode_headers(&headers).map_err(corrupt)?,
-                body,
-            })),
+            3 => Ok(IdempotencyOutcome::Replay(StoredOutcome(stored))),
+            4 => Err(corrupt("a completed record without an outcome".to_owned())),
             other => Err(corrupt(format!("unknown begin outcome {other}"))),
         }
     }
@@ -365,15 +363,13 @@ impl RedisStore {
     pub(crate) async fn complete(
         &self,
         ticket: &IdempotencyTicket,
-        response: &StoredResponse,
+        outcome: &StoredOutcome,
     ) -> Result<bool> {
         let mut invocation = COMPLETE.prepare_invoke();
         invocation
             .key(self.record_key(&ticket.scope, &ticket.key))
             .arg(ticket.owner.hex())
-            .arg(response.status)
-            .arg(encode_headers(&response.headers))
-            .arg(response.body.as_slice())
+            .arg(outcome.0.as_slice())
             .arg(self.idempotency_ttl_ms);
         self.client
             .run("idempotency complete", |mut connection| {

@@ -1,12 +1,12 @@
 //! Idempotency keys: every outcome of `begin`, byte-exact replays, one
 //! `Started` among concurrent `begin`s, owner-checked `complete` and
-//! `abandon`, expiry of in-flight markers and of stored responses.
+//! `abandon`, expiry of in-flight markers and of stored outcomes.
 
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use billing_concurrency::{
-    CoordinationError, IdempotencyOutcome, IdempotencyTicket, StoredResponse, fingerprint,
+    CoordinationError, IdempotencyOutcome, IdempotencyTicket, StoredOutcome, fingerprint,
 };
 use tokio::task::JoinSet;
 
@@ -18,20 +18,12 @@ fn charge_fingerprint(body: &[u8]) -> String {
     fingerprint(SCOPE, "POST", "/v1/charges", body)
 }
 
-/// A response with bytes that a lossy encoding would break.
-fn response() -> StoredResponse {
-    let mut body: Vec<u8> = (0..=255).collect();
-    body.extend_from_slice(b"\r\n{\"id\":\"ch_1\"}\0\xff");
-    StoredResponse {
-        status: 201,
-        headers: vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("set-cookie".to_owned(), "a=1".to_owned()),
-            ("set-cookie".to_owned(), "b=é; Path=/".to_owned()),
-            ("x-empty".to_owned(), String::new()),
-        ],
-        body,
-    }
+/// An outcome with bytes that a lossy encoding would break.
+fn outcome() -> StoredOutcome {
+    let mut bytes: Vec<u8> = (0..=255).collect();
+    bytes.extend_from_slice(b"\r\n{\"id\":\"ch_1\"}\0\xff");
+    bytes.extend_from_slice("set-cookie: b=é; Path=/".as_bytes());
+    StoredOutcome(bytes)
 }
 
 fn started(outcome: IdempotencyOutcome) -> anyhow::Result<IdempotencyTicket> {
@@ -63,18 +55,17 @@ async fn each_outcome_and_exact_replay(harness: Harness) -> anyhow::Result<()> {
         IdempotencyOutcome::Mismatch
     ));
 
-    let stored = response();
+    let stored = outcome();
     assert!(idempotency.complete(&ticket, &stored).await?);
-    // Completing twice with one ticket keeps the first response.
-    let mut different = response();
-    different.status = 500;
+    // Completing twice with one ticket keeps the first outcome.
+    let mut different = outcome();
+    different.0.push(b'!');
     assert!(idempotency.complete(&ticket, &different).await?);
 
     for _ in 0..3 {
         match idempotency.begin(SCOPE, "key-1", &fp).await? {
             IdempotencyOutcome::Replay(replayed) => {
-                assert_eq!(replayed, stored);
-                assert_eq!(replayed.body, stored.body, "byte-identical body");
+                assert_eq!(replayed.0, stored.0, "byte-identical outcome");
             }
             other @ (IdempotencyOutcome::Started(_)
             | IdempotencyOutcome::InFlight
@@ -88,13 +79,9 @@ async fn each_outcome_and_exact_replay(harness: Harness) -> anyhow::Result<()> {
     // A completed key cannot be abandoned.
     assert!(!idempotency.abandon(&ticket).await?);
 
-    // Scopes are separate namespaces; an empty response replays too.
+    // Scopes are separate namespaces; an empty outcome replays too.
     let other_scope = started(idempotency.begin("user:43", "key-1", &fp).await?)?;
-    let empty = StoredResponse {
-        status: 204,
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
+    let empty = StoredOutcome(Vec::new());
     assert!(idempotency.complete(&other_scope, &empty).await?);
     match idempotency.begin("user:43", "key-1", &fp).await? {
         IdempotencyOutcome::Replay(replayed) => assert_eq!(replayed, empty),
@@ -151,18 +138,18 @@ async fn abandon_allows_retry(harness: Harness) -> anyhow::Result<()> {
     // The first request's late abandon or complete does not touch the
     // second request's claim.
     assert!(!idempotency.abandon(&first).await?);
-    assert!(!idempotency.complete(&first, &response()).await?);
+    assert!(!idempotency.complete(&first, &outcome()).await?);
     assert!(matches!(
         idempotency.begin(SCOPE, "retry-me", &fp).await?,
         IdempotencyOutcome::InFlight
     ));
-    assert!(idempotency.complete(&second, &response()).await?);
+    assert!(idempotency.complete(&second, &outcome()).await?);
     Ok(())
 }
 
 /// The in-flight marker has its own short TTL: a crashed request blocks its
 /// key only that long, and its late `complete` cannot overwrite the newer
-/// owner's response.
+/// owner's outcome.
 async fn in_flight_marker_expires(harness: Harness) -> anyhow::Result<()> {
     let in_flight_ttl = Duration::from_millis(300);
     let coordination = harness
@@ -178,11 +165,11 @@ async fn in_flight_marker_expires(harness: Harness) -> anyhow::Result<()> {
     let begun = Instant::now();
     let retry = started(idempotency.begin(SCOPE, "crash", &fp).await?)?;
     assert!(
-        !idempotency.complete(&crashed, &response()).await?,
+        !idempotency.complete(&crashed, &outcome()).await?,
         "the expired owner's late complete must be refused"
     );
-    let mut newer = response();
-    newer.body = b"newer".to_vec();
+    let mut newer = outcome();
+    newer.0 = b"newer".to_vec();
     let completed = idempotency.complete(&retry, &newer).await?;
     if within(in_flight_ttl, begun) {
         assert!(completed);
@@ -196,7 +183,7 @@ async fn in_flight_marker_expires(harness: Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stored responses expire after the idempotency TTL.
+/// Stored outcomes expire after the idempotency TTL.
 async fn completed_keys_expire(harness: Harness) -> anyhow::Result<()> {
     let idempotency_ttl = Duration::from_millis(300);
     let coordination = harness
@@ -209,7 +196,7 @@ async fn completed_keys_expire(harness: Harness) -> anyhow::Result<()> {
     let fp = charge_fingerprint(b"{}");
     let ticket = started(idempotency.begin(SCOPE, "expiring", &fp).await?)?;
     let completed_at = Instant::now();
-    assert!(idempotency.complete(&ticket, &response()).await?);
+    assert!(idempotency.complete(&ticket, &outcome()).await?);
     let replay = idempotency.begin(SCOPE, "expiring", &fp).await?;
     if within(idempotency_ttl, completed_at) {
         assert!(

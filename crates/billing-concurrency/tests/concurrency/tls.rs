@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use billing_concurrency::{
-    Coordination, CoordinationError, IdempotencyOutcome, RedisSettings, StoredResponse, fingerprint,
+    Coordination, CoordinationError, IdempotencyOutcome, RedisSettings, StoredOutcome, fingerprint,
 };
 use billing_test_support::TlsRedis;
 
@@ -81,18 +81,14 @@ async fn locks_fencing_and_idempotency_over_tls() -> anyhow::Result<()> {
     };
     let again = other.idempotency().begin("user:1", "k1", &print).await?;
     assert!(matches!(again, IdempotencyOutcome::InFlight), "{again:?}");
-    let response = StoredResponse {
-        status: 201,
-        headers: vec![("etag".to_owned(), "\"1\"".to_owned())],
-        body: b"{\"paid\":true}\xff".to_vec(),
-    };
-    assert!(idempotency.complete(&ticket, &response).await?);
+    let outcome = StoredOutcome(b"{\"paid\":true}\xff".to_vec());
+    assert!(idempotency.complete(&ticket, &outcome).await?);
     match other.idempotency().begin("user:1", "k1", &print).await? {
-        IdempotencyOutcome::Replay(stored) => assert_eq!(stored, response),
+        IdempotencyOutcome::Replay(stored) => assert_eq!(stored, outcome),
         outcome @ (IdempotencyOutcome::Started(_)
         | IdempotencyOutcome::InFlight
         | IdempotencyOutcome::Mismatch) => {
-            bail!("expected the stored response, got {outcome:?}")
+            bail!("expected the stored outcome, got {outcome:?}")
         }
     }
     Ok(())

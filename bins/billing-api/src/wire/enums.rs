@@ -1,5 +1,5 @@
-//! OpenAPI schemas (feature `openapi`) of the domain enums that appear in the
-//! command types and in the responses of HTTP front ends.
+//! OpenAPI schemas of the domain enums that appear in the request bodies
+//! and the responses.
 //!
 //! `billing-domain` carries no OpenAPI dependency, so each enum has a
 //! schema-only twin here with the same variants and the same `snake_case`

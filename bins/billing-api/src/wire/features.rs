@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 /// become another number (`18446744073709551616` → `1.8446744073709552e19`).
 /// The value is therefore read as raw text first, and every number in it is
 /// checked by [`exact_number`] before it is parsed.
-pub(crate) fn exact_features<'de, D: Deserializer<'de>>(
+pub(super) fn exact_features<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<serde_json::Value>, D::Error> {
     let Some(raw) = Option::<Box<RawValue>>::deserialize(deserializer)? else {
@@ -243,7 +243,7 @@ fn plain_decimal(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewPlan;
+    use crate::wire::NewPlan;
 
     fn features(json: &str) -> Result<serde_json::Value, String> {
         let body = format!(
