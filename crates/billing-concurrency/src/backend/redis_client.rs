@@ -169,46 +169,12 @@ impl fmt::Debug for RedisClient {
 impl RedisClient {
     /// Builds the pool; connects lazily, so Redis need not be up.
     pub(crate) fn new(settings: &RedisSettings) -> Result<Self> {
-        let invalid = |setting: &'static str, reason: String, source: BoxError| {
-            CoordinationError::InvalidSettings {
-                setting,
-                reason,
-                source: Some(source),
-            }
-        };
         let url = redact_url(&settings.url);
         let tls = settings
             .url
             .split(',')
             .any(|node| node.trim_start().starts_with("rediss://"));
-        if settings.ca_file.is_some() && !tls {
-            return Err(CoordinationError::InvalidSettings {
-                setting: "ca_file",
-                reason: format!("is set but the Redis URL ({url}) is not rediss://"),
-                source: None,
-            });
-        }
-        let certificates = match &settings.ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    invalid(
-                        "ca_file",
-                        format!("({}) cannot be read", path.display()),
-                        Box::new(e),
-                    )
-                })?;
-                check_certificates(&pem).map_err(|reason| CoordinationError::InvalidSettings {
-                    setting: "ca_file",
-                    reason: format!("({}) {reason}", path.display()),
-                    source: None,
-                })?;
-                Some(TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                })
-            }
-            None => None,
-        };
+        let certificates = tls_certificates(settings, &url, tls)?;
         if tls {
             // rustls needs a process-wide crypto provider; ring is the one the
             // rest of the tree uses. Already installed (by us or by the
@@ -216,51 +182,9 @@ impl RedisClient {
             let _already_installed = rustls::crypto::ring::default_provider().install_default();
         }
         let source = if settings.cluster {
-            let nodes: Vec<&str> = settings.url.split(',').map(str::trim).collect();
-            let mut builder = ClusterClientBuilder::new(nodes)
-                .connection_timeout(settings.connect_timeout)
-                .response_timeout(settings.command_timeout);
-            if let Some(certificates) = certificates {
-                builder = builder.certs(certificates);
-            }
-            let client = builder.build().map_err(|e| {
-                invalid(
-                    "url",
-                    format!("({url}) cannot be used as Redis Cluster nodes"),
-                    Box::new(e),
-                )
-            })?;
-            Source::Cluster {
-                client: Box::new(client),
-                connect_timeout: settings.connect_timeout,
-            }
+            Source::cluster(settings, &url, certificates)?
         } else {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(settings.connect_timeout))
-                .set_response_timeout(Some(settings.command_timeout));
-            let manager = match certificates {
-                Some(certificates) => Client::build_with_tls(settings.url.as_str(), certificates)
-                    .and_then(|client| {
-                        Manager::new_with_config(client.get_connection_info().clone(), config)
-                    }),
-                None => Manager::new_with_config(settings.url.as_str(), config),
-            }
-            .map_err(|e| invalid("url", format!("({url}) cannot be used"), Box::new(e)))?;
-            let pool = Pool::builder(manager)
-                .max_size(settings.pool_size)
-                .wait_timeout(Some(settings.connect_timeout))
-                .create_timeout(Some(settings.connect_timeout))
-                .recycle_timeout(Some(settings.command_timeout))
-                .runtime(Runtime::Tokio1)
-                .build()
-                .map_err(|e| {
-                    invalid(
-                        "pool_size",
-                        "cannot build the Redis pool".to_owned(),
-                        Box::new(e),
-                    )
-                })?;
-            Source::Single(pool)
+            Source::single(settings, &url, certificates)?
         };
         let lanes = (0..settings.pool_size)
             .map(|_| Lane {
@@ -426,6 +350,115 @@ impl RedisClient {
             }
         }
     }
+}
+
+impl Source {
+    /// A Redis Cluster of the nodes the URL lists (comma-separated).
+    fn cluster(
+        settings: &RedisSettings,
+        url: &str,
+        certificates: Option<TlsCertificates>,
+    ) -> Result<Self> {
+        let nodes: Vec<&str> = settings.url.split(',').map(str::trim).collect();
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(settings.connect_timeout)
+            .response_timeout(settings.command_timeout);
+        if let Some(certificates) = certificates {
+            builder = builder.certs(certificates);
+        }
+        let client = builder.build().map_err(|e| {
+            invalid(
+                "url",
+                format!("({url}) cannot be used as Redis Cluster nodes"),
+                Box::new(e),
+            )
+        })?;
+        Ok(Self::Cluster {
+            client: Box::new(client),
+            connect_timeout: settings.connect_timeout,
+        })
+    }
+
+    /// The deadpool-redis pool of one server.
+    fn single(
+        settings: &RedisSettings,
+        url: &str,
+        certificates: Option<TlsCertificates>,
+    ) -> Result<Self> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.command_timeout));
+        let manager = match certificates {
+            Some(certificates) => Client::build_with_tls(settings.url.as_str(), certificates)
+                .and_then(|client| {
+                    Manager::new_with_config(client.get_connection_info().clone(), config)
+                }),
+            None => Manager::new_with_config(settings.url.as_str(), config),
+        }
+        .map_err(|e| invalid("url", format!("({url}) cannot be used"), Box::new(e)))?;
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .wait_timeout(Some(settings.connect_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.command_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| {
+                invalid(
+                    "pool_size",
+                    "cannot build the Redis pool".to_owned(),
+                    Box::new(e),
+                )
+            })?;
+        Ok(Self::Single(pool))
+    }
+}
+
+/// A setting that cannot be used, and the error that says why.
+fn invalid(setting: &'static str, reason: String, source: BoxError) -> CoordinationError {
+    CoordinationError::InvalidSettings {
+        setting,
+        reason,
+        source: Some(source),
+    }
+}
+
+/// The CA certificates of `ca_file` to trust, if it is set (`url`, redacted,
+/// is `rediss://` when `tls`).
+fn tls_certificates(
+    settings: &RedisSettings,
+    url: &str,
+    tls: bool,
+) -> Result<Option<TlsCertificates>> {
+    if settings.ca_file.is_some() && !tls {
+        return Err(CoordinationError::InvalidSettings {
+            setting: "ca_file",
+            reason: format!("is set but the Redis URL ({url}) is not rediss://"),
+            source: None,
+        });
+    }
+    let certificates = match &settings.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                invalid(
+                    "ca_file",
+                    format!("({}) cannot be read", path.display()),
+                    Box::new(e),
+                )
+            })?;
+            check_certificates(&pem).map_err(|reason| CoordinationError::InvalidSettings {
+                setting: "ca_file",
+                reason: format!("({}) {reason}", path.display()),
+                source: None,
+            })?;
+            Some(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            })
+        }
+        None => None,
+    };
+    Ok(certificates)
 }
 
 /// Checks that `pem` holds at least one certificate and nothing unreadable.

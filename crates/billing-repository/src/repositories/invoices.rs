@@ -303,7 +303,53 @@ async fn numbered_insert_postgres(
     year: i32,
     rows: Vec<user_invoice::ActiveModel>,
 ) -> Result<Vec<user_invoice::Model>, RepositoryError> {
-    let (columns, rows) = insert_values(&rows)?;
+    let statement = numbered_insert_statement(year, &rows)?;
+    let cx = context(tx, Resource::Invoice, Op::Write);
+    let returned = tx
+        .connection()
+        .query_all_raw(statement)
+        .await
+        .map_err(|e| map_db_err(e, cx))?;
+    let mut by_number = std::collections::HashMap::with_capacity(returned.len());
+    let mut last = None;
+    for row in &returned {
+        let model =
+            user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
+        last = Some(
+            row.try_get::<i64>("", "last_number_of_year")
+                .map_err(|e| map_db_err(e, cx))?,
+        );
+        by_number.insert(model.invoice_number.clone(), model);
+    }
+    let last = last.ok_or_else(|| RepositoryError::Database {
+        source: "the numbered insert returned no row".into(),
+    })?;
+    let expected = numbers_ending_at(year, last, returned.len())?;
+    if expected.len() != by_number.len() {
+        return Err(RepositoryError::Database {
+            source: "the numbered insert returned another count of rows".into(),
+        });
+    }
+    expected
+        .iter()
+        .map(|number| {
+            by_number
+                .remove(number)
+                .ok_or_else(|| RepositoryError::Database {
+                    source: format!("the numbered insert did not return invoice {number}").into(),
+                })
+        })
+        .collect()
+}
+
+/// The statement of [`numbered_insert_postgres`] and its binds: `$1` the
+/// year, `$2` the count of rows, `$3` the instant, `$4` the year as the
+/// number writes it, then each row's values.
+fn numbered_insert_statement(
+    year: i32,
+    rows: &[user_invoice::ActiveModel],
+) -> Result<Statement, RepositoryError> {
+    let (columns, rows) = insert_values(rows)?;
     let n = i64::try_from(rows.len()).map_err(|_| RepositoryError::InvalidValue {
         entity: Resource::InvoiceSequence,
         reason: "too many invoices in one insert".to_owned(),
@@ -346,43 +392,11 @@ async fn numbered_insert_postgres(
         tuples = tuples.join(", "),
         picked = picked.join(", "),
     );
-    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
-    let cx = context(tx, Resource::Invoice, Op::Write);
-    let returned = tx
-        .connection()
-        .query_all_raw(statement)
-        .await
-        .map_err(|e| map_db_err(e, cx))?;
-    let mut by_number = std::collections::HashMap::with_capacity(returned.len());
-    let mut last = None;
-    for row in &returned {
-        let model =
-            user_invoice::Model::from_query_result(row, "").map_err(|e| map_db_err(e, cx))?;
-        last = Some(
-            row.try_get::<i64>("", "last_number_of_year")
-                .map_err(|e| map_db_err(e, cx))?,
-        );
-        by_number.insert(model.invoice_number.clone(), model);
-    }
-    let last = last.ok_or_else(|| RepositoryError::Database {
-        source: "the numbered insert returned no row".into(),
-    })?;
-    let expected = numbers_ending_at(year, last, returned.len())?;
-    if expected.len() != by_number.len() {
-        return Err(RepositoryError::Database {
-            source: "the numbered insert returned another count of rows".into(),
-        });
-    }
-    expected
-        .iter()
-        .map(|number| {
-            by_number
-                .remove(number)
-                .ok_or_else(|| RepositoryError::Database {
-                    source: format!("the numbered insert did not return invoice {number}").into(),
-                })
-        })
-        .collect()
+    Ok(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        sql,
+        values,
+    ))
 }
 
 /// The counter of `year` moves by `rows.len()`, then each row is inserted

@@ -12,7 +12,9 @@
 use billing_domain::Resource;
 use billing_domain::entities::{idempotency_record, subscription, user_invoice};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{CommonTableExpression, Expr, Query, SelectStatement, WithClause};
+use sea_orm::sea_query::{
+    CommonTableExpression, Expr, InsertStatement, Query, SelectStatement, WithClause,
+};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Iterable, ModelTrait, Statement};
 
 use crate::database::{Backend, Transaction};
@@ -70,14 +72,36 @@ impl PaymentWrite {
     }
 
     async fn write_postgres(self, tx: &Transaction) -> Result<PaymentWritten, RepositoryError> {
-        let exists = |table: &str| {
-            Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(table.to_owned())
-                    .to_owned(),
-            )
+        let statement = self.postgres_statement()?;
+        let cx = context(tx, Resource::Invoice, Op::Write);
+        let row = tx
+            .connection()
+            .query_one_raw(statement)
+            .await
+            .map_err(|e| map_db_err(e, cx))?
+            .ok_or_else(|| RepositoryError::Database {
+                source: "the payment's statement returned no row".into(),
+            })?;
+        let counted = |alias: &str| -> Result<i64, RepositoryError> {
+            row.try_get::<i64>("", alias).map_err(|e| map_db_err(e, cx))
         };
+        if counted("invoices")? != 1 {
+            return Ok(PaymentWritten::InvoiceMoved);
+        }
+        if self.subscription.is_some() && counted("subscriptions")? != 1 {
+            return Ok(PaymentWritten::SubscriptionMoved);
+        }
+        if self.record.is_some() && counted("records")? != 1 {
+            return Ok(PaymentWritten::KeyTaken);
+        }
+        Ok(PaymentWritten::Written)
+    }
+
+    /// The one statement of [`Self::write_postgres`]: `WITH` the invoice's
+    /// `UPDATE` (`inv`), the subscription's (`sub`), the record's `INSERT`
+    /// (`rec`) and the events' (`ev`), selecting how many rows each of the
+    /// first three wrote.
+    fn postgres_statement(&self) -> Result<Statement, RepositoryError> {
         let mut invoice = Repository::<user_invoice::Entity>::save_query(
             &self.invoice,
             self.invoice_version,
@@ -105,26 +129,9 @@ impl PaymentWrite {
             );
         }
         if let Some((record, not_before)) = &self.record {
-            let mut guard = Query::select();
-            let columns: Vec<_> = idempotency_record::Column::iter().collect();
-            for column in &columns {
-                guard.expr(Expr::val(normalize(record.get(*column))));
-            }
-            guard.and_where(exists("inv"));
-            if self.subscription.is_some() {
-                guard.and_where(exists("sub"));
-            }
-            let mut insert = Query::insert();
-            insert
-                .into_table(idempotency_record::Entity)
-                .columns(columns)
-                .select_from(guard)
-                .map_err(|e| RepositoryError::Database { source: e.into() })?
-                .on_conflict(IdempotencyRecords::replace_expired(*not_before))
-                .returning_col(idempotency_record::Column::Key);
             with.cte(
                 CommonTableExpression::new()
-                    .query(insert)
+                    .query(self.record_insert(record, *not_before)?)
                     .table_name("rec")
                     .to_owned(),
             );
@@ -151,29 +158,35 @@ impl PaymentWrite {
         if self.record.is_some() {
             count("rec", "records", &mut counts);
         }
-        let statement: Statement = DatabaseBackend::Postgres.build(&with.query(counts));
-        let cx = context(tx, Resource::Invoice, Op::Write);
-        let row = tx
-            .connection()
-            .query_one_raw(statement)
-            .await
-            .map_err(|e| map_db_err(e, cx))?
-            .ok_or_else(|| RepositoryError::Database {
-                source: "the payment's statement returned no row".into(),
-            })?;
-        let counted = |alias: &str| -> Result<i64, RepositoryError> {
-            row.try_get::<i64>("", alias).map_err(|e| map_db_err(e, cx))
-        };
-        if counted("invoices")? != 1 {
-            return Ok(PaymentWritten::InvoiceMoved);
+        Ok(DatabaseBackend::Postgres.build(&with.query(counts)))
+    }
+
+    /// The record's `INSERT … SELECT` of [`Self::postgres_statement`]: it
+    /// inserts only if the invoice's (and the subscription's) `UPDATE`
+    /// wrote its row, and replaces a record older than `not_before`.
+    fn record_insert(
+        &self,
+        record: &idempotency_record::Model,
+        not_before: DateTime<Utc>,
+    ) -> Result<InsertStatement, RepositoryError> {
+        let mut guard = Query::select();
+        let columns: Vec<_> = idempotency_record::Column::iter().collect();
+        for column in &columns {
+            guard.expr(Expr::val(normalize(record.get(*column))));
         }
-        if self.subscription.is_some() && counted("subscriptions")? != 1 {
-            return Ok(PaymentWritten::SubscriptionMoved);
+        guard.and_where(exists("inv"));
+        if self.subscription.is_some() {
+            guard.and_where(exists("sub"));
         }
-        if self.record.is_some() && counted("records")? != 1 {
-            return Ok(PaymentWritten::KeyTaken);
-        }
-        Ok(PaymentWritten::Written)
+        let mut insert = Query::insert();
+        insert
+            .into_table(idempotency_record::Entity)
+            .columns(columns)
+            .select_from(guard)
+            .map_err(|e| RepositoryError::Database { source: e.into() })?
+            .on_conflict(IdempotencyRecords::replace_expired(not_before))
+            .returning_col(idempotency_record::Column::Key);
+        Ok(insert)
     }
 
     async fn write_in_steps(self, tx: &Transaction) -> Result<PaymentWritten, RepositoryError> {
@@ -203,6 +216,17 @@ impl PaymentWrite {
         Outbox::append(tx, self.events).await?;
         Ok(PaymentWritten::Written)
     }
+}
+
+/// `EXISTS (SELECT 1 FROM "table")`: whether the statement's CTE `table`
+/// wrote a row.
+fn exists(table: &str) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(table.to_owned())
+            .to_owned(),
+    )
 }
 
 /// Whether a failed save found its row gone or moved on (`true`), or
