@@ -183,25 +183,16 @@ impl CheckedDetails {
         let text = |field: &str, value: &Option<String>, max_chars: usize| {
             optional_bounded_text(field, value.as_deref(), max_chars)
         };
-        let first_name = text("first_name", &input.first_name, PERSON_NAME_MAX_CHARS)?;
-        let last_name = text("last_name", &input.last_name, PERSON_NAME_MAX_CHARS)?;
-        let phone = text("phone", &input.phone, PHONE_MAX_CHARS)?;
-        let company = text("company", &input.company, ADDRESS_MAX_CHARS)?;
-        let tax_id = text("tax_id", &input.tax_id, PHONE_MAX_CHARS)?;
-        let address_line1 = text("address_line1", &input.address_line1, ADDRESS_MAX_CHARS)?;
-        let address_line2 = text("address_line2", &input.address_line2, ADDRESS_MAX_CHARS)?;
-        let city = text("city", &input.city, CITY_MAX_CHARS)?;
-        let postal_code = text("postal_code", &input.postal_code, POSTAL_CODE_MAX_CHARS)?;
         Ok(Self {
-            first_name,
-            last_name,
-            phone,
-            company,
-            tax_id,
-            address_line1,
-            address_line2,
-            city,
-            postal_code,
+            first_name: text("first_name", &input.first_name, PERSON_NAME_MAX_CHARS)?,
+            last_name: text("last_name", &input.last_name, PERSON_NAME_MAX_CHARS)?,
+            phone: text("phone", &input.phone, PHONE_MAX_CHARS)?,
+            company: text("company", &input.company, ADDRESS_MAX_CHARS)?,
+            tax_id: text("tax_id", &input.tax_id, PHONE_MAX_CHARS)?,
+            address_line1: text("address_line1", &input.address_line1, ADDRESS_MAX_CHARS)?,
+            address_line2: text("address_line2", &input.address_line2, ADDRESS_MAX_CHARS)?,
+            city: text("city", &input.city, CITY_MAX_CHARS)?,
+            postal_code: text("postal_code", &input.postal_code, POSTAL_CODE_MAX_CHARS)?,
             country_code,
         })
     }
