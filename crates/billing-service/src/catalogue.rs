@@ -389,43 +389,8 @@ impl CatalogueCache {
             checked: &slot.checked,
         };
 
-        // A bump this instance still owes goes first: until it is out, the
-        // other instances do not know of the change.
-        let (epoch, owed) = {
-            let state = slot.state();
-            (state.epoch, state.bumped_epoch < state.epoch)
-        };
-        if owed && !self.bump(slot, coordination, epoch).await {
-            let mut state = slot.state();
-            state.retry_at = Some(Instant::now() + self.refresh);
-            state.failing = true;
-            drop(state);
+        let Some((generation, sent)) = self.checked_generation(slot, coordination).await else {
             return Ok(self.bypass());
-        }
-
-        // While the channel is failing, a check that does not answer at
-        // once is not waited for long.
-        let timeout = if slot.state().failing {
-            self.refresh.max(Duration::from_millis(1))
-        } else {
-            CHECK_TIMEOUT.max(self.refresh)
-        };
-        let sent = Instant::now();
-        let generation = match tokio::time::timeout(
-            timeout,
-            coordination.generation(slot.catalogue.generation_name()),
-        )
-        .await
-        {
-            Ok(Ok(generation)) => generation,
-            Ok(Err(error)) => {
-                self.channel_lost(slot, &error);
-                return Ok(self.bypass());
-            }
-            Err(elapsed) => {
-                self.channel_lost(slot, &elapsed);
-                return Ok(self.bypass());
-            }
         };
 
         let epoch = {
@@ -462,6 +427,55 @@ impl CatalogueCache {
             });
         }
         Ok(Some(data))
+    }
+
+    /// Sends a bump this instance still owes, then reads the generation of
+    /// `slot`'s catalogue: the generation and when its read was sent, or
+    /// `None` when the channel failed (the read then goes to the database).
+    async fn checked_generation<T>(
+        &self,
+        slot: &Slot<T>,
+        coordination: &Coordination,
+    ) -> Option<(u64, Instant)> {
+        // A bump this instance still owes goes first: until it is out, the
+        // other instances do not know of the change.
+        let (epoch, owed) = {
+            let state = slot.state();
+            (state.epoch, state.bumped_epoch < state.epoch)
+        };
+        if owed && !self.bump(slot, coordination, epoch).await {
+            let mut state = slot.state();
+            state.retry_at = Some(Instant::now() + self.refresh);
+            state.failing = true;
+            drop(state);
+            return None;
+        }
+
+        // While the channel is failing, a check that does not answer at
+        // once is not waited for long.
+        let timeout = if slot.state().failing {
+            self.refresh.max(Duration::from_millis(1))
+        } else {
+            CHECK_TIMEOUT.max(self.refresh)
+        };
+        let sent = Instant::now();
+        let generation = match tokio::time::timeout(
+            timeout,
+            coordination.generation(slot.catalogue.generation_name()),
+        )
+        .await
+        {
+            Ok(Ok(generation)) => generation,
+            Ok(Err(error)) => {
+                self.channel_lost(slot, &error);
+                return None;
+            }
+            Err(elapsed) => {
+                self.channel_lost(slot, &elapsed);
+                return None;
+            }
+        };
+        Some((generation, sent))
     }
 
     fn channel_lost<T>(&self, slot: &Slot<T>, error: &(dyn std::error::Error + 'static)) {

@@ -229,6 +229,21 @@ impl Billing {
                 .update_versioned::<currency::Entity, _>(id, expected_version, apply)
                 .await;
         }
+        self.make_default(id, expected_version, apply).await
+    }
+
+    /// Applies `apply` to currency `id` and, unless it already is the
+    /// default, makes it the default, in one transaction that rebases every
+    /// exchange rate on it.
+    async fn make_default<F>(
+        &self,
+        id: i64,
+        expected_version: Option<i32>,
+        apply: F,
+    ) -> Result<currency::Model, BillingError>
+    where
+        F: Fn(&mut currency::Model) -> Result<(), BillingError> + Clone + Send + Sync + 'static,
+    {
         self.retrying_transaction(move |tx| {
             let apply = apply.clone();
             Box::pin(async move {

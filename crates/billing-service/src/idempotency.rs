@@ -345,23 +345,8 @@ impl Billing {
         if let Some(outcome) = self.recorded_outcome::<T>(key).await? {
             return Ok(Idempotent::Replayed(outcome));
         }
+        let claim_lock = self.claim_key(key).await?;
         let settings = self.settings();
-        let claim_lock = self
-            .coordination()
-            .try_lock(
-                &key.claim_name(),
-                settings.idempotency_in_flight_ttl,
-                Duration::ZERO,
-            )
-            .await
-            .map_err(|error| match error {
-                CoordinationError::LockNotAcquired { .. } => BillingError::IdempotencyInFlight,
-                other @ (CoordinationError::Unavailable { .. }
-                | CoordinationError::Rejected { .. }
-                | CoordinationError::InvalidSettings { .. }
-                | CoordinationError::InvalidArgument { .. }
-                | CoordinationError::CorruptRecord { .. }) => BillingError::from(other),
-            })?;
         let cell = ClaimCell {
             claim: Arc::new(Claim {
                 scope: key.scope.clone(),
@@ -415,6 +400,31 @@ impl Billing {
             }
             (Err(error), ClaimState::Recorded | ClaimState::Unchanged) => Err(error),
         }
+    }
+
+    /// Takes the claim of `key` for the in-flight TTL, so concurrent repeats
+    /// of the key wait for this run.
+    ///
+    /// # Errors
+    /// [`BillingError::IdempotencyInFlight`] while another request with the
+    /// key holds it; [`BillingError::Unavailable`] when the coordination
+    /// backend is down.
+    async fn claim_key(&self, key: &IdempotencyKey) -> Result<LockGuard, BillingError> {
+        self.coordination()
+            .try_lock(
+                &key.claim_name(),
+                self.settings().idempotency_in_flight_ttl,
+                Duration::ZERO,
+            )
+            .await
+            .map_err(|error| match error {
+                CoordinationError::LockNotAcquired { .. } => BillingError::IdempotencyInFlight,
+                other @ (CoordinationError::Unavailable { .. }
+                | CoordinationError::Rejected { .. }
+                | CoordinationError::InvalidSettings { .. }
+                | CoordinationError::InvalidArgument { .. }
+                | CoordinationError::CorruptRecord { .. }) => BillingError::from(other),
+            })
     }
 
     /// The outcome recorded for `key`, if its effect committed within the
