@@ -104,15 +104,36 @@ fn values_of<E: ActiveEnum<Value = String>>() -> Vec<String> {
     E::values()
 }
 
-/// Every check this migration adds. The allowed enum values come from the
-/// domain enums themselves.
+/// Every check this migration adds, in the order they are added: the enum
+/// columns, then the amounts and ranges.
 fn checks() -> Vec<Check> {
-    let one_of = |name, table, column, values| Check {
+    let mut checks = enum_checks();
+    checks.extend(value_checks());
+    checks
+}
+
+/// The check that `table.column` holds one of `values`.
+fn one_of(
+    name: &'static str,
+    table: &'static str,
+    column: &'static str,
+    values: Vec<String>,
+) -> Check {
+    Check {
         name,
         table,
         rule: Rule::OneOf { column, values },
-    };
-    let rule = |name, table, rule| Check { name, table, rule };
+    }
+}
+
+/// The check `name` of `rule` on `table`.
+fn rule(name: &'static str, table: &'static str, rule: Rule) -> Check {
+    Check { name, table, rule }
+}
+
+/// The checks of the enum columns. The allowed values come from the domain
+/// enums themselves.
+fn enum_checks() -> Vec<Check> {
     vec![
         one_of(
             "ck_user_status",
@@ -145,6 +166,13 @@ fn checks() -> Vec<Check> {
             "status",
             values_of::<InvoiceStatus>(),
         ),
+    ]
+}
+
+/// The checks of amounts, rates and minor units, after the domain's
+/// validations they mirror.
+fn value_checks() -> Vec<Check> {
+    vec![
         // `money::validate_price`: a plan price is never negative.
         rule(
             "ck_tarif_plan_price_non_negative",

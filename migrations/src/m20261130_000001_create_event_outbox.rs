@@ -187,6 +187,12 @@ async fn create_delivery(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .take(),
         )
         .await?;
+    create_delivery_indexes(manager).await
+}
+
+/// The indexes of `webhook_delivery`: one delivery per endpoint and event,
+/// the due ones, and a resource's earlier pending ones.
+async fn create_delivery_indexes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     index(
         manager,
         "uq_webhook_delivery_endpoint_event",

@@ -145,83 +145,94 @@ fn links_of(source: &Operation, created: &[String], all: &[Operation]) -> Map<St
         let under = prefixes
             .iter()
             .find_map(|prefix| target.path.strip_prefix(prefix.as_str()));
-        // Operations under `/x/{p}`.
-        if let Some(rest) = under
-            && !target.optional_read
-            && !(target.method == "delete" && rest.ends_with('}'))
-            && let Some((parameter, _)) = rest.split_once('}')
-            && created.iter().any(|field| field == parameter)
-        {
-            let mut parameters = Map::new();
-            parameters.insert(
-                format!("path.{parameter}"),
-                json!(format!("$response.body#/{parameter}")),
-            );
-            // The created resource's own version, for a change of it or a
-            // transition (not of what it holds, `/users/{id}/details`).
-            let own = !rest.contains('/') || target.method == "post";
-            if own && target.if_match {
-                parameters.insert("header.If-Match".to_owned(), json!("$response.header.ETag"));
-            }
-            links.insert(
-                target.operation_id.clone(),
-                json!({
-                    "operationId": target.operation_id,
-                    "parameters": parameters,
-                    "description": format!(
-                        "`{}` of the created resource as `{{{parameter}}}` of {} {}",
-                        parameter, target.method.to_uppercase(), target.path
-                    ),
-                }),
-            );
-            continue;
-        }
-        // Bodies that refer to it as `<x>_id`.
-        let word = collection.rsplit('-').next().unwrap_or(collection);
-        let filter = format!("{}_id", singular(word));
-        if target.cursor_list
-            && target.query.contains(&filter)
-            && created.iter().any(|field| field == "id")
-        {
-            links.insert(
-                target.operation_id.clone(),
-                json!({
-                    "operationId": target.operation_id,
-                    "parameters": {format!("query.{filter}"): "$response.body#/id"},
-                    "description": format!(
-                        "`id` of the created resource as `{filter}` of GET {}",
-                        target.path
-                    ),
-                }),
-            );
-            continue;
-        }
-        let reference = format!("{}_id", singular(collection));
-        if target.method == "post"
-            && target.body_fields.contains(&reference)
-            && created.iter().any(|field| field == "id")
-        {
-            let mut body = Map::new();
-            body.insert(reference.clone(), json!("$response.body#/id"));
-            for field in &target.body_fields {
-                if field.ends_with("_id") && *field != reference && created.contains(field) {
-                    body.insert(field.clone(), json!(format!("$response.body#/{field}")));
-                }
-            }
-            links.insert(
-                target.operation_id.clone(),
-                json!({
-                    "operationId": target.operation_id,
-                    "requestBody": body,
-                    "description": format!(
-                        "the created resource as `{reference}` of {} {}",
-                        target.method.to_uppercase(), target.path
-                    ),
-                }),
-            );
+        let link = under
+            .and_then(|rest| path_link(target, rest, created))
+            .or_else(|| filter_link(target, collection, created))
+            .or_else(|| reference_link(target, collection, created));
+        if let Some(link) = link {
+            links.insert(target.operation_id.clone(), link);
         }
     }
     links
+}
+
+/// The link to `target`, an operation under `/x/{p}` (`rest` follows the
+/// `{`), passing a created field as its path parameter.
+fn path_link(target: &Operation, rest: &str, created: &[String]) -> Option<Value> {
+    if target.optional_read || (target.method == "delete" && rest.ends_with('}')) {
+        return None;
+    }
+    let (parameter, _) = rest.split_once('}')?;
+    if !created.iter().any(|field| field == parameter) {
+        return None;
+    }
+    let mut parameters = Map::new();
+    parameters.insert(
+        format!("path.{parameter}"),
+        json!(format!("$response.body#/{parameter}")),
+    );
+    // The created resource's own version, for a change of it or a
+    // transition (not of what it holds, `/users/{id}/details`).
+    let own = !rest.contains('/') || target.method == "post";
+    if own && target.if_match {
+        parameters.insert("header.If-Match".to_owned(), json!("$response.header.ETag"));
+    }
+    Some(json!({
+        "operationId": target.operation_id,
+        "parameters": parameters,
+        "description": format!(
+            "`{}` of the created resource as `{{{parameter}}}` of {} {}",
+            parameter, target.method.to_uppercase(), target.path
+        ),
+    }))
+}
+
+/// The link to `target`, a cursor-paged list filtered by `<x>_id`, passing
+/// the created `id` as that filter.
+fn filter_link(target: &Operation, collection: &str, created: &[String]) -> Option<Value> {
+    let word = collection.rsplit('-').next().unwrap_or(collection);
+    let filter = format!("{}_id", singular(word));
+    if !(target.cursor_list
+        && target.query.contains(&filter)
+        && created.iter().any(|field| field == "id"))
+    {
+        return None;
+    }
+    Some(json!({
+        "operationId": target.operation_id,
+        "parameters": {format!("query.{filter}"): "$response.body#/id"},
+        "description": format!(
+            "`id` of the created resource as `{filter}` of GET {}",
+            target.path
+        ),
+    }))
+}
+
+/// The link to `target`, a creation whose body refers to the created
+/// resource as `<x>_id` (and to what it refers to by their own `_id`s).
+fn reference_link(target: &Operation, collection: &str, created: &[String]) -> Option<Value> {
+    let reference = format!("{}_id", singular(collection));
+    if !(target.method == "post"
+        && target.body_fields.contains(&reference)
+        && created.iter().any(|field| field == "id"))
+    {
+        return None;
+    }
+    let mut body = Map::new();
+    body.insert(reference.clone(), json!("$response.body#/id"));
+    for field in &target.body_fields {
+        if field.ends_with("_id") && *field != reference && created.contains(field) {
+            body.insert(field.clone(), json!(format!("$response.body#/{field}")));
+        }
+    }
+    Some(json!({
+        "operationId": target.operation_id,
+        "requestBody": body,
+        "description": format!(
+            "the created resource as `{reference}` of {} {}",
+            target.method.to_uppercase(), target.path
+        ),
+    }))
 }
 
 /// The links of the cursor-paged list `source`: from its first item to the

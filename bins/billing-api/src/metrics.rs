@@ -52,11 +52,15 @@ use actix_web::{HttpResponse, web};
 use billing_repository::{Backend, Database};
 use billing_service::CatalogueStats;
 use prometheus::{
-    Counter, Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::problem::{ApiError, ProblemCode};
+
+mod catalogue;
+
+use catalogue::CatalogueMetrics;
 
 /// Latency buckets in seconds: 2.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -104,119 +108,90 @@ struct Inner {
     catalogue: CatalogueMetrics,
 }
 
-#[derive(Debug)]
-struct CatalogueMetrics {
-    reads: IntCounterVec,
-    hit_ratio: Gauge,
-    invalidations: IntCounter,
-    delay_sum: Counter,
-    delay_count: IntCounter,
-    delay_max: Gauge,
-    channel_failures: IntCounter,
+/// The request counter, the latency histogram and the in-flight gauge.
+fn http_metrics() -> Result<(IntCounterVec, HistogramVec, IntGauge), MetricsError> {
+    let labels = &["method", "route", "status"];
+    let requests = IntCounterVec::new(
+        Opts::new(
+            "billing_http_requests_total",
+            "HTTP requests answered, by method, route pattern and status.",
+        ),
+        labels,
+    )?;
+    let latency = HistogramVec::new(
+        HistogramOpts::new(
+            "billing_http_request_duration_seconds",
+            "Time from receiving a request to sending the response head, by method, route pattern and status.",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )?;
+    let in_flight = IntGauge::new(
+        "billing_http_requests_in_flight",
+        "HTTP requests being processed.",
+    )?;
+    Ok((requests, latency, in_flight))
 }
 
-impl CatalogueMetrics {
-    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let reads = IntCounterVec::new(
-            Opts::new(
-                "billing_catalogue_reads_total",
-                "Plan, currency and tax reads: answered from memory (hit), loading the catalogue into memory (load), or sent to the database (bypass).",
-            ),
-            &["outcome"],
-        )?;
-        let hit_ratio = Gauge::new(
-            "billing_catalogue_hit_ratio",
-            "Catalogue reads answered from memory over all catalogue reads.",
-        )?;
-        let invalidations = IntCounter::new(
-            "billing_catalogue_invalidations_total",
-            "Catalogue changes this instance learnt of through their generation.",
-        )?;
-        let delay_sum = Counter::new(
-            "billing_catalogue_invalidation_delay_seconds_sum",
-            "Total time from a catalogue change's announcement to its discovery by this instance.",
-        )?;
-        let delay_count = IntCounter::new(
-            "billing_catalogue_invalidation_delay_seconds_count",
-            "Catalogue changes whose discovery delay is in the sum.",
-        )?;
-        let delay_max = Gauge::new(
-            "billing_catalogue_invalidation_delay_seconds_max",
-            "The longest time from a catalogue change's announcement to its discovery by this instance.",
-        )?;
-        let channel_failures = IntCounter::new(
-            "billing_catalogue_channel_failures_total",
-            "Failed reads or announcements of a catalogue generation (reads went to the database meanwhile).",
-        )?;
-        registry.register(Box::new(reads.clone()))?;
-        registry.register(Box::new(hit_ratio.clone()))?;
-        registry.register(Box::new(invalidations.clone()))?;
-        registry.register(Box::new(delay_sum.clone()))?;
-        registry.register(Box::new(delay_count.clone()))?;
-        registry.register(Box::new(delay_max.clone()))?;
-        registry.register(Box::new(channel_failures.clone()))?;
-        Ok(Self {
-            reads,
-            hit_ratio,
-            invalidations,
-            delay_sum,
-            delay_count,
-            delay_max,
-            channel_failures,
-        })
-    }
-
-    /// Brings the metrics up to `stats` (cumulative since start).
-    fn record(&self, stats: &CatalogueStats) {
-        fn raise(counter: &IntCounter, to: u64) {
-            counter.inc_by(to.saturating_sub(counter.get()));
-        }
-        raise(&self.reads.with_label_values(&["hit"]), stats.hits);
-        raise(&self.reads.with_label_values(&["load"]), stats.loads);
-        raise(&self.reads.with_label_values(&["bypass"]), stats.bypasses);
-        raise(&self.invalidations, stats.invalidations);
-        raise(&self.delay_count, stats.invalidation_delay_count);
-        raise(&self.channel_failures, stats.channel_failures);
-        self.delay_sum.inc_by(seconds_added(
-            stats.invalidation_delay_micros_sum,
-            self.delay_sum.get(),
-        ));
-        self.delay_max
-            .set(micros_as_seconds(stats.invalidation_delay_micros_max));
-        let reads = stats
-            .hits
-            .saturating_add(stats.loads)
-            .saturating_add(stats.bypasses);
-        if reads > 0 {
-            self.hit_ratio.set(ratio(stats.hits, reads));
-        }
-    }
+/// The pool's connections by state and its maximum.
+fn pool_metrics() -> Result<(IntGaugeVec, IntGauge), MetricsError> {
+    let pool_connections = IntGaugeVec::new(
+        Opts::new(
+            "billing_db_pool_connections",
+            "Open database connections of this instance, idle or in use.",
+        ),
+        &["state"],
+    )?;
+    let pool_max = IntGauge::new(
+        "billing_db_pool_max_connections",
+        "The most database connections this instance opens.",
+    )?;
+    Ok((pool_connections, pool_max))
 }
 
-/// How much a counter at `current` seconds must rise to reach `total_micros`.
-#[allow(clippy::float_arithmetic, reason = "a difference of seconds")]
-fn seconds_added(total_micros: u64, current: f64) -> f64 {
-    (micros_as_seconds(total_micros) - current).max(0.0)
+/// The payments, refunds, replays and contention counters.
+fn business_counters() -> Result<[IntCounterVec; 4], MetricsError> {
+    let payments = IntCounterVec::new(
+        Opts::new(
+            "billing_payments_total",
+            "Invoice payments answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
+        ),
+        &["outcome"],
+    )?;
+    let refunds = IntCounterVec::new(
+        Opts::new(
+            "billing_refunds_total",
+            "Invoice refunds answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
+        ),
+        &["outcome"],
+    )?;
+    let replays = IntCounterVec::new(
+        Opts::new(
+            "billing_idempotent_replays_total",
+            "Answers replayed from an Idempotency-Key instead of running the request again, by route pattern.",
+        ),
+        &["route"],
+    )?;
+    let contention = IntCounterVec::new(
+        Opts::new(
+            "billing_lock_contention_total",
+            "Requests refused because another request held the resource (kind=lock) or the same idempotency key (kind=idempotency_key), by route pattern.",
+        ),
+        &["route", "kind"],
+    )?;
+    Ok([payments, refunds, replays, contention])
 }
 
-/// `part / whole`.
-#[allow(
-    clippy::float_arithmetic,
-    clippy::cast_precision_loss,
-    reason = "a ratio of counts far below 2^52"
-)]
-fn ratio(part: u64, whole: u64) -> f64 {
-    part as f64 / whole as f64
-}
-
-/// Microseconds as seconds.
-#[allow(
-    clippy::float_arithmetic,
-    clippy::cast_precision_loss,
-    reason = "durations far below 2^52 microseconds"
-)]
-fn micros_as_seconds(micros: u64) -> f64 {
-    micros as f64 / 1_000_000.0
+/// The invoice number wait histogram.
+fn numbering_wait_histogram() -> Result<prometheus::Histogram, MetricsError> {
+    let numbering_wait = prometheus::Histogram::with_opts(
+        HistogramOpts::new(
+            "billing_invoice_number_wait_seconds",
+            "Time to take the next invoice number, including the wait for the year's counter held by concurrent invoice creations.",
+        )
+        .buckets(NUMBERING_BUCKETS.to_vec()),
+    )?;
+    Ok(numbering_wait)
 }
 
 impl Metrics {
@@ -227,72 +202,10 @@ impl Metrics {
     /// fixed names used here).
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let labels = &["method", "route", "status"];
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "billing_http_requests_total",
-                "HTTP requests answered, by method, route pattern and status.",
-            ),
-            labels,
-        )?;
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "billing_http_request_duration_seconds",
-                "Time from receiving a request to sending the response head, by method, route pattern and status.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            labels,
-        )?;
-        let in_flight = IntGauge::new(
-            "billing_http_requests_in_flight",
-            "HTTP requests being processed.",
-        )?;
-        let pool_connections = IntGaugeVec::new(
-            Opts::new(
-                "billing_db_pool_connections",
-                "Open database connections of this instance, idle or in use.",
-            ),
-            &["state"],
-        )?;
-        let pool_max = IntGauge::new(
-            "billing_db_pool_max_connections",
-            "The most database connections this instance opens.",
-        )?;
-        let payments = IntCounterVec::new(
-            Opts::new(
-                "billing_payments_total",
-                "Invoice payments answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
-            ),
-            &["outcome"],
-        )?;
-        let refunds = IntCounterVec::new(
-            Opts::new(
-                "billing_refunds_total",
-                "Invoice refunds answered (not replays), by outcome: succeeded, refused (4xx), failed (5xx).",
-            ),
-            &["outcome"],
-        )?;
-        let replays = IntCounterVec::new(
-            Opts::new(
-                "billing_idempotent_replays_total",
-                "Answers replayed from an Idempotency-Key instead of running the request again, by route pattern.",
-            ),
-            &["route"],
-        )?;
-        let contention = IntCounterVec::new(
-            Opts::new(
-                "billing_lock_contention_total",
-                "Requests refused because another request held the resource (kind=lock) or the same idempotency key (kind=idempotency_key), by route pattern.",
-            ),
-            &["route", "kind"],
-        )?;
-        let numbering_wait = prometheus::Histogram::with_opts(
-            HistogramOpts::new(
-                "billing_invoice_number_wait_seconds",
-                "Time to take the next invoice number, including the wait for the year's counter held by concurrent invoice creations.",
-            )
-            .buckets(NUMBERING_BUCKETS.to_vec()),
-        )?;
+        let (requests, latency, in_flight) = http_metrics()?;
+        let (pool_connections, pool_max) = pool_metrics()?;
+        let [payments, refunds, replays, contention] = business_counters()?;
+        let numbering_wait = numbering_wait_histogram()?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;

@@ -20,27 +20,29 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use billing_concurrency::{Coordination, CoordinationError};
-use billing_repository::{Backend, Database, RepositoryError};
+use billing_repository::{Backend, RepositoryError};
 use billing_service::{Billing, CycleRunner};
 
-use crate::auth::{BearerAuth, require_bearer_token};
+use crate::auth::BearerAuth;
 use crate::configuration::{ConfigError, Settings};
 use crate::cycle::CycleMetrics;
 use crate::metrics::{Metrics, MetricsError};
-use crate::problem::{ApiError, BoxError, ErrorChain, ProblemCode, framework};
-use crate::query_parameters::refuse_unknown_query_parameters;
-use crate::seed::{SeedOutcome, ensure_default_currency};
+use crate::problem::BoxError;
+use crate::seed::SeedOutcome;
 use crate::state::AppState;
-use crate::telemetry::request_telemetry;
-use crate::{docs, metrics, openapi, routes};
+
+mod database;
+mod server;
+
+pub use database::connection_limit_message;
+use database::{Preparation, open_database, prepare_database, prepare_until_accepted};
+use server::build_server;
+
+/// The target of this module's log events, kept by its submodules too.
+const LOG_TARGET: &str = module_path!();
 
 /// Why the application could not start. Each message says what failed;
 /// the cause is the error's `source` (print with `{:#}` in anyhow, or walk
@@ -174,31 +176,8 @@ impl Application {
             settings.http.health_timeout,
             settings.http.body_limit,
         );
-        let cycle_metrics =
-            CycleMetrics::register(metrics.registry()).map_err(MetricsError::from)?;
-        let cycle = settings.cycle.enabled.then(|| {
-            (
-                CycleRunner::new(state.billing().clone(), settings.cycle.cycle_settings()),
-                settings.cycle.interval,
-                cycle_metrics,
-            )
-        });
-        if cycle.is_none() {
-            tracing::info!(
-                "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
-            );
-        }
-        let webhooks = if settings.webhooks.enabled {
-            Some(
-                settings
-                    .webhooks
-                    .dispatcher(state.billing().clone())
-                    .map_err(StartupError::Webhooks)?,
-            )
-        } else {
-            tracing::info!("BILLING_WEBHOOK_ENABLED is off: this instance does not send webhooks");
-            None
-        };
+        let cycle = cycle_task(&settings, &state, &metrics)?;
+        let webhooks = webhook_dispatcher(&settings, &state)?;
         state.set_database_prepared(prepared.is_some());
         let preparing = prepared
             .is_none()
@@ -299,6 +278,48 @@ impl Application {
     }
 }
 
+/// The billing cycle's task, when `BILLING_CYCLE_ENABLED`; its metrics are
+/// registered either way.
+fn cycle_task(
+    settings: &Settings,
+    state: &AppState,
+    metrics: &Metrics,
+) -> Result<Option<(CycleRunner, Duration, CycleMetrics)>, StartupError> {
+    let cycle_metrics = CycleMetrics::register(metrics.registry()).map_err(MetricsError::from)?;
+    let cycle = settings.cycle.enabled.then(|| {
+        (
+            CycleRunner::new(state.billing().clone(), settings.cycle.cycle_settings()),
+            settings.cycle.interval,
+            cycle_metrics,
+        )
+    });
+    if cycle.is_none() {
+        tracing::info!(
+            "BILLING_CYCLE_ENABLED is off: this instance does not run the billing cycle"
+        );
+    }
+    Ok(cycle)
+}
+
+/// The webhook delivery task, when `BILLING_WEBHOOK_ENABLED`.
+fn webhook_dispatcher(
+    settings: &Settings,
+    state: &AppState,
+) -> Result<Option<billing_webhooks::Dispatcher>, StartupError> {
+    let webhooks = if settings.webhooks.enabled {
+        Some(
+            settings
+                .webhooks
+                .dispatcher(state.billing().clone())
+                .map_err(StartupError::Webhooks)?,
+        )
+    } else {
+        tracing::info!("BILLING_WEBHOOK_ENABLED is off: this instance does not send webhooks");
+        None
+    };
+    Ok(webhooks)
+}
+
 /// How often expired idempotency records are deleted.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
@@ -359,159 +380,6 @@ async fn announce_seed(billing: &Billing, seeded: SeedOutcome) {
     }
 }
 
-/// Opens the pool without connecting; every statement is reported to
-/// `metrics` (the invoice number wait).
-async fn open_database(settings: &Settings, metrics: &Metrics) -> Result<Database, StartupError> {
-    let mut database_settings = settings.database_settings();
-    // `prepare_database` checks the first connection itself, so that a
-    // full server does not stop the start.
-    database_settings.lazy = true;
-    let database = billing_repository::connect(&database_settings)
-        .await
-        .map_err(StartupError::Database)?;
-    let metrics = metrics.clone();
-    Ok(database
-        .with_statement_observer(move |event| metrics.observe_statement(event.sql, event.elapsed)))
-}
-
-/// Why the database could not be prepared.
-enum Preparation {
-    /// The server refuses connections (`too many clients`): wait.
-    Full(RepositoryError),
-    /// Anything else: the start fails.
-    Failed(StartupError),
-}
-
-/// Checks that one connection works, applies the migrations when enabled,
-/// seeds the default currency, then lets the pool open the rest of its
-/// minimum in the background. Returns what the seeding did.
-async fn prepare_database(
-    database: &Database,
-    settings: &Settings,
-) -> Result<SeedOutcome, Preparation> {
-    let full_or = |error: RepositoryError, failed: fn(RepositoryError) -> StartupError| {
-        if error.is_connection_limit_reached() {
-            Preparation::Full(error)
-        } else {
-            Preparation::Failed(failed(error))
-        }
-    };
-    database
-        .check_connection()
-        .await
-        .map_err(|error| full_or(error, StartupError::Database))?;
-    tracing::info!(
-        target = database.target(),
-        backend = ?database.backend(),
-        server_max_connections = database.server_max_connections(),
-        "database connected"
-    );
-    if settings.database.migrate_on_start {
-        billing_migration::up_locked(database.connection())
-            .await
-            .map_err(|e| Preparation::Failed(StartupError::Migration(Box::new(e))))?;
-        tracing::info!("database migrations applied");
-    }
-    let seeded = ensure_default_currency(database)
-        .await
-        .map_err(|error| full_or(error, StartupError::Seed))?;
-    match seeded {
-        SeedOutcome::Created => tracing::info!(
-            code = crate::seed::SEED_CURRENCY_CODE,
-            "seeded the default currency"
-        ),
-        SeedOutcome::AlreadyPresent => {}
-        SeedOutcome::CodeTakenWithoutDefault => tracing::warn!(
-            code = crate::seed::SEED_CURRENCY_CODE,
-            "no currency is the default and the seed currency exists as a non-default one; \
-             mark one currency as default"
-        ),
-    }
-    database.fill_in_background();
-    Ok(seeded)
-}
-
-/// The longest pause between two attempts to prepare a full database.
-const PREPARE_RETRY_MAX: Duration = Duration::from_secs(5);
-
-/// Retries [`prepare_database`] until it succeeds, then marks the database
-/// prepared (readiness turns 200). Failures are logged; the instance keeps
-/// serving as not ready meanwhile.
-async fn prepare_until_accepted(state: AppState, settings: Settings) {
-    let mut pause = Duration::from_millis(250);
-    loop {
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(PREPARE_RETRY_MAX);
-        match prepare_database(state.database(), &settings).await {
-            Ok(seeded) => {
-                announce_seed(state.billing(), seeded).await;
-                state.set_database_prepared(true);
-                tracing::info!("the database accepts connections again: this instance is ready");
-                return;
-            }
-            Err(Preparation::Full(error)) => tracing::warn!(
-                error = %connection_limit_message(&error, &settings),
-                "the database still refuses connections"
-            ),
-            Err(Preparation::Failed(error)) => tracing::error!(
-                error = %ErrorChain(&error),
-                "preparing the database failed; retrying"
-            ),
-        }
-    }
-}
-
-/// The one line that says why the database refuses this instance and what
-/// to change.
-#[must_use]
-pub fn connection_limit_message(error: &RepositoryError, settings: &Settings) -> String {
-    let database = settings.database_settings();
-    let server_max = error_server_max_connections(error).map_or_else(
-        || "its max_connections".to_owned(),
-        |max| format!("its max_connections ({max})"),
-    );
-    format!(
-        "{error}: the instances sharing this server ask for more connections than {server_max} \
-         allows; lower BILLING_DB_MAX_CONNECTIONS (now {}) and BILLING_DB_MIN_CONNECTIONS (now {}) \
-         on each instance so that instances x BILLING_DB_MAX_CONNECTIONS stays below the server's \
-         max_connections, or raise max_connections on the server",
-        database.max_connections, database.min_connections
-    )
-}
-
-/// The server's `max_connections` an error reports, if any.
-fn error_server_max_connections(error: &RepositoryError) -> Option<u32> {
-    if let RepositoryError::ConnectionLimitReached {
-        server_max_connections,
-        ..
-    } = error
-    {
-        *server_max_connections
-    } else {
-        None
-    }
-}
-
-/// 503 `dependency_unavailable` for `/api/v1` while the database is not
-/// prepared (see [`AppState::database_prepared`]).
-async fn require_prepared_database(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let prepared = request
-        .app_data::<web::Data<AppState>>()
-        .is_none_or(|state| state.database_prepared());
-    if prepared {
-        return Ok(next.call(request).await?.map_into_boxed_body());
-    }
-    let (http_request, _payload) = request.into_parts();
-    let response = actix_web::ResponseError::error_response(&ApiError::new(
-        ProblemCode::DependencyUnavailable,
-        "the database refuses new connections (too many clients); this instance is not ready yet",
-    ));
-    Ok(ServiceResponse::new(http_request, response))
-}
-
 /// Redis when `REDIS_URL` is set (pinged once: a wrong URL or a Redis that
 /// is down stops the start), else the in-process backend.
 async fn connect_coordination(
@@ -551,79 +419,4 @@ async fn connect_coordination(
         })?;
     tracing::info!(url = %url, "Redis connected");
     Ok(coordination)
-}
-
-fn build_server<F>(
-    listener: TcpListener,
-    settings: &Settings,
-    state: AppState,
-    metrics: Metrics,
-    auth: BearerAuth,
-    extra_api_routes: F,
-) -> Result<Server, StartupError>
-where
-    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
-{
-    let state = web::Data::new(state);
-    let metrics = web::Data::new(metrics);
-    let auth = web::Data::new(auth);
-    let body_limit = settings.http.body_limit;
-    let in_flight_ttl = settings.idempotency.in_flight_ttl;
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(metrics.clone())
-            .app_data(auth.clone())
-            .app_data(framework::json_config(body_limit))
-            .app_data(framework::payload_config(body_limit))
-            .app_data(framework::path_config())
-            .app_data(framework::query_config())
-            .app_data(web::Data::new(framework::RetryAfter {
-                in_flight: in_flight_ttl,
-            }))
-            // Inner to outer: the problem rewrite sees handler responses,
-            // telemetry sees the final response.
-            .wrap(from_fn(framework::problem_json_errors))
-            .wrap(from_fn(request_telemetry))
-            // `web::resource(..).route(..)`, not `App::route` or `#[get]`:
-            // those put the method guard on the resource, so a wrong method
-            // would answer 404 instead of 405.
-            // Every documented operation refuses unknown query parameters.
-            .service(
-                web::resource("/health/live")
-                    .wrap(from_fn(refuse_unknown_query_parameters))
-                    .route(web::get().to(routes::health::live)),
-            )
-            .service(
-                web::resource("/health/ready")
-                    .wrap(from_fn(refuse_unknown_query_parameters))
-                    .route(web::get().to(routes::health::ready)),
-            )
-            .service(
-                web::resource("/metrics")
-                    .wrap(from_fn(refuse_unknown_query_parameters))
-                    .route(web::get().to(metrics::metrics)),
-            )
-            .service(
-                web::resource("/openapi.json")
-                    .wrap(from_fn(refuse_unknown_query_parameters))
-                    .route(web::get().to(openapi::openapi_json)),
-            )
-            .configure(docs::configure)
-            .service(
-                web::scope("/api/v1")
-                    .wrap(from_fn(refuse_unknown_query_parameters))
-                    .wrap(from_fn(require_prepared_database))
-                    .wrap(from_fn(require_bearer_token))
-                    .configure(routes::api_v1)
-                    .configure(extra_api_routes.clone()),
-            )
-            .default_service(web::to(framework::not_found))
-    })
-    .shutdown_timeout(settings.http.shutdown_timeout_secs());
-    if let Some(workers) = settings.http.workers {
-        server = server.workers(workers.get());
-    }
-    let server = server.listen(listener).map_err(StartupError::Server)?;
-    Ok(server.run())
 }
