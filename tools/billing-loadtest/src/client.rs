@@ -195,42 +195,13 @@ pub async fn create_payable_invoices(
     count: usize,
     concurrency: usize,
 ) -> Result<Vec<i64>> {
-    if users.is_empty() {
-        bail!("no users to invoice");
-    }
-    let next = Arc::new(AtomicUsize::new(0));
-    let users = Arc::new(users.to_vec());
-    let mut tasks = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let client = client.clone();
-        let next = Arc::clone(&next);
-        let users = Arc::clone(&users);
-        tasks.spawn(async move {
-            let mut made = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return Ok::<_, anyhow::Error>(made);
-                }
-                let user = users[i % users.len()];
-                let subscription = client.create_subscription(user, plan_id).await?;
-                let invoice = client
-                    .create_invoice(user, plan_id, Some(subscription))
-                    .await?;
-                made.push((i, invoice));
-            }
-        });
-    }
-    let mut all = Vec::with_capacity(count);
-    while let Some(joined) = tasks.join_next().await {
-        all.extend(joined??);
-    }
-    all.sort_unstable();
-    Ok(all.into_iter().map(|(_, id)| id).collect())
+    let mut made = create_invoices(client, users, plan_id, count, concurrency, true).await?;
+    made.sort_unstable();
+    Ok(made.into_iter().map(|(_, id)| id).collect())
 }
 
 /// Creates `count` unlinked pending invoices (for reads) with
-/// `concurrency` parallel requests.
+/// `concurrency` parallel requests; returns their ids in ascending order.
 ///
 /// # Errors
 /// The first refusal.
@@ -241,6 +212,23 @@ pub async fn create_plain_invoices(
     count: usize,
     concurrency: usize,
 ) -> Result<Vec<i64>> {
+    let made = create_invoices(client, users, plan_id, count, concurrency, false).await?;
+    let mut ids: Vec<i64> = made.into_iter().map(|(_, id)| id).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Creates `count` pending invoices with `concurrency` parallel requests,
+/// users taken round-robin from `users`, each with a subscription of its
+/// own when `linked`; returns (creation index, invoice id) pairs, unordered.
+async fn create_invoices(
+    client: &ApiClient,
+    users: &[i64],
+    plan_id: i64,
+    count: usize,
+    concurrency: usize,
+    linked: bool,
+) -> Result<Vec<(usize, i64)>> {
     if users.is_empty() {
         bail!("no users to invoice");
     }
@@ -259,7 +247,12 @@ pub async fn create_plain_invoices(
                     return Ok::<_, anyhow::Error>(made);
                 }
                 let user = users[i % users.len()];
-                made.push(client.create_invoice(user, plan_id, None).await?);
+                let subscription = if linked {
+                    Some(client.create_subscription(user, plan_id).await?)
+                } else {
+                    None
+                };
+                made.push((i, client.create_invoice(user, plan_id, subscription).await?));
             }
         });
     }
@@ -267,6 +260,5 @@ pub async fn create_plain_invoices(
     while let Some(joined) = tasks.join_next().await {
         all.extend(joined??);
     }
-    all.sort_unstable();
     Ok(all)
 }
